@@ -1,0 +1,38 @@
+# homelab-agent: `make demo` runs the agent on the sample lab, `make test`
+# installs what the tests need and runs them. See README.md.
+GO      ?= go
+GOBIN   := $(shell $(GO) env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BIN     := bin/homelab-agent
+
+.PHONY: build demo test test-deps bench fuzz golden clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/homelab-agent
+
+# Apply every host of fixtures/lab into demo/<host> and show the plans.
+demo: build
+	./scripts/demo.sh $(BIN) fixtures/lab demo
+
+test-deps:
+	./scripts/test-deps.sh
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./agent/lab
+
+# Rewrite golden files after a deliberate change; review the diff.
+golden:
+	$(GO) test ./roles/... -run Golden -update
+
+clean:
+	rm -rf bin demo

@@ -1,0 +1,140 @@
+// Package agent is the engine: it loads a lab repo, builds a host's
+// desired state from its roles, and runs plan and apply passes over the
+// resulting resources. Plan and apply are one code path; plan is apply
+// that only reports.
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/roles/base"
+)
+
+// Subsystems is the one place that says in which order a pass applies
+// the resources of a host: files first (configuration the rest reads),
+// then the firewall, then containers, then backup schedules.
+var Subsystems = []string{"files", "firewall", "containers", "backup"}
+
+// HookMode says whether a pass runs reload hooks.
+type HookMode string
+
+// Hook modes: auto runs hooks only when the root is "/".
+const (
+	HooksAuto HookMode = "auto"
+	HooksRun  HookMode = "run"
+	HooksSkip HookMode = "skip"
+)
+
+// Options are a pass's settings.
+type Options struct {
+	// Root prefixes every host path; "" or "/" is the real host.
+	Root string
+	// Only limits the pass to some subsystems; empty means all.
+	Only []string
+	// Hooks says whether reload hooks run (default auto).
+	Hooks HookMode
+	// Secrets resolves ${secret:NAME}; nil loads them from Root and the environment.
+	Secrets *secrets.Store
+	// ManageOwner sets file owners; nil means "when root on the real host".
+	ManageOwner *bool
+	// Log receives one line per change; nil discards.
+	Log *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Commit is the lab repo commit being applied, for state and reports.
+	Commit string
+}
+
+func (o *Options) root() string {
+	if o.Root == "" {
+		return "/"
+	}
+	return o.Root
+}
+
+func (o *Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+func (o *Options) runHooks() bool {
+	switch o.Hooks {
+	case HooksRun:
+		return true
+	case HooksSkip:
+		return false
+	}
+	return o.root() == "/"
+}
+
+func (o *Options) manageOwner() bool {
+	if o.ManageOwner != nil {
+		return *o.ManageOwner
+	}
+	return o.root() == "/" && os.Geteuid() == 0
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Log
+}
+
+// CheckOnly validates a --only list.
+func CheckOnly(only []string) error {
+	for _, s := range only {
+		if !slices.Contains(Subsystems, s) {
+			return fmt.Errorf("unknown subsystem %q in --only (known: %s)", s, strings.Join(Subsystems, ", "))
+		}
+	}
+	return nil
+}
+
+// LoadLab loads and checks the lab repo in dir against the registered roles.
+func LoadLab(dir string) (*lab.Lab, error) {
+	return lab.Load(dir, roles.LabOptions())
+}
+
+// Desired builds a host's whole desired state: what every host gets, then
+// what its role adds. memory is what earlier passes kept.
+func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Time) (*lab.Host, *roles.Output, error) {
+	h := l.Hosts.Get(hostName)
+	if h == nil {
+		var names []string
+		for _, x := range l.Hosts {
+			names = append(names, x.Name)
+		}
+		return nil, nil, fmt.Errorf("host %q is not in %s (hosts: %s)", hostName, lab.LabFile, strings.Join(names, ", "))
+	}
+	r, ok := roles.Lookup(h.Role)
+	if !ok {
+		return nil, nil, fmt.Errorf("host %s: unknown role %q", h.Name, h.Role)
+	}
+	in := roles.Input{Lab: l, Host: h, Memory: memory, Now: now}
+	out := &roles.Output{}
+	out.Add(base.Build(in))
+	p, err := r.Build(in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("role %s: %w", r.Name(), err)
+	}
+	out.Add(p)
+	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
+		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
+	})
+	return h, out, nil
+}
+
+// SecretsOf lists the secrets a desired state needs, sorted.
+func SecretsOf(out *roles.Output) []string { return neededSecrets(out, out.Resources) }

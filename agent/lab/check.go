@@ -1,0 +1,291 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
+)
+
+var (
+	labelRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+	sizeRe   = regexp.MustCompile(`^[1-9][0-9]*[KMGT]?$`)
+	emailRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// checkLab runs the whole-lab checks that need more than one value.
+func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
+	required := func(present bool, p Pos, key string) {
+		if !present {
+			errs.At(p, "missing required key %q", key)
+		}
+	}
+	topPos := Pos{Line: top.Line, Col: top.Column}
+	required(l.Domain != "", topPos, "domain")
+	if l.Domain != "" && !domainRe.MatchString(l.Domain) {
+		errs.At(l.DomainPos, "invalid domain %q: want a lower-case DNS name such as home.example", l.Domain)
+	}
+	checkNetwork(l, topPos, errs)
+	checkHosts(l, opts, errs)
+	checkBackup(l, errs)
+	checkApps(l, errs)
+	if l.Proxy.ACMEEmail != "" && !emailRe.MatchString(l.Proxy.ACMEEmail) {
+		errs.At(l.Proxy.ACMEEmailPos, "invalid acme_email %q", l.Proxy.ACMEEmail)
+	}
+}
+
+func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
+	n := &l.Network
+	if l.NetworkPos == (Pos{}) {
+		errs.At(topPos, "missing required key %q", "network")
+		return
+	}
+	if !n.CIDR.IsValid() {
+		if n.CIDRPos == (Pos{}) {
+			errs.At(l.NetworkPos, "missing required key %q", "network.cidr")
+		}
+		return
+	}
+	if !n.CIDR.Addr().Is4() {
+		errs.At(n.CIDRPos, "network.cidr must be an IPv4 network, got %s", n.CIDR)
+	} else if n.CIDR.Bits() > 30 {
+		errs.At(n.CIDRPos, "network.cidr %s is too small for a lab (at most /30)", n.CIDR)
+	}
+	switch {
+	case !n.Gateway.IsValid():
+		if n.GatewayPos == (Pos{}) {
+			errs.At(l.NetworkPos, "missing required key %q", "network.gateway")
+		}
+	case !n.CIDR.Contains(n.Gateway.Addr):
+		errs.At(n.GatewayPos, "gateway %s is outside network.cidr %s", n.Gateway, n.CIDR)
+	}
+	if n.VPNCIDR.IsValid() && n.VPNCIDR.Overlaps(n.CIDR.Prefix) {
+		errs.At(n.VPNCIDRPos, "vpn_cidr %s overlaps network.cidr %s", n.VPNCIDR, n.CIDR)
+	}
+}
+
+func checkHosts(l *Lab, opts Options, errs *Errors) {
+	if len(l.Hosts) == 0 {
+		errs.At(l.HostsPos, "the lab has no hosts")
+		return
+	}
+	ips := map[string]string{}
+	vmids := map[int]string{}
+	for _, h := range l.Hosts {
+		if !labelRe.MatchString(h.Name) {
+			errs.At(h.Pos, "invalid host name %q: want a lower-case DNS label (a-z, 0-9, -)", h.Name)
+		}
+		if h.RolePos == (Pos{}) {
+			errs.At(h.Pos, "host %s: missing required key %q", h.Name, "role")
+		} else if len(opts.Roles) > 0 && !slices.Contains(opts.Roles, h.Role) {
+			errs.At(h.RolePos, "unknown role %q (known roles: %s)", h.Role, strings.Join(opts.Roles, ", "))
+		}
+		checkHostIP(l, h, ips, errs)
+		if vm := h.VM; vm != nil {
+			if vm.VMIDPos != (Pos{}) {
+				if vm.VMID < 100 || vm.VMID > 999999999 {
+					errs.At(vm.VMIDPos, "vmid %d out of range (Proxmox accepts 100 to 999999999)", vm.VMID)
+				} else if other, dup := vmids[vm.VMID]; dup {
+					errs.At(vm.VMIDPos, "vmid %d is already used by host %s", vm.VMID, other)
+				} else {
+					vmids[vm.VMID] = h.Name
+				}
+			}
+			if vm.CoresPos != (Pos{}) && (vm.Cores < 1 || vm.Cores > 128) {
+				errs.At(vm.CoresPos, "cores must be between 1 and 128, got %d", vm.Cores)
+			}
+			if vm.MemoryPos != (Pos{}) && vm.Memory < 16 {
+				errs.At(vm.MemoryPos, "memory is in MiB and must be at least 16, got %d", vm.Memory)
+			}
+			for _, s := range []struct {
+				v   string
+				p   Pos
+				key string
+			}{{vm.Disk, vm.DiskPos, "disk"}, {vm.DataDisk, vm.DataDiskPos, "data_disk"}} {
+				if s.p != (Pos{}) && !sizeRe.MatchString(s.v) {
+					errs.At(s.p, "invalid %s size %q: want a number with an optional K, M, G or T suffix, such as 8G", s.key, s.v)
+				}
+			}
+			if vm.Node != "" && !labelRe.MatchString(vm.Node) {
+				errs.At(vm.NodePos, "invalid node name %q", vm.Node)
+			}
+		}
+		if h.Backup != nil && h.Backup.Schedule != "" {
+			checkCron(h.Backup.Schedule, h.Backup.SchedulePos, errs)
+		}
+		for _, a := range h.Allow {
+			checkAllow(l, h, a, errs)
+		}
+		if h.Expose != nil {
+			checkExpose(h.Expose, errs)
+		}
+	}
+}
+
+func checkHostIP(l *Lab, h *Host, ips map[string]string, errs *Errors) {
+	if !h.IP.IsValid() {
+		if h.IPPos == (Pos{}) {
+			errs.At(h.Pos, "host %s: missing required key %q", h.Name, "ip")
+		}
+		return
+	}
+	n := l.Network
+	ip := h.IP.Addr
+	switch {
+	case n.CIDR.IsValid() && !n.CIDR.Contains(ip):
+		errs.At(h.IPPos, "ip %s of host %s is outside network.cidr %s", ip, h.Name, n.CIDR)
+	case n.Gateway.IsValid() && ip == n.Gateway.Addr:
+		errs.At(h.IPPos, "ip %s of host %s is the gateway's address", ip, h.Name)
+	case n.CIDR.IsValid() && ip == n.CIDR.Addr():
+		errs.At(h.IPPos, "ip %s of host %s is the network address of %s", ip, h.Name, n.CIDR)
+	case n.CIDR.IsValid() && ip == lastAddr(n.CIDR.Prefix):
+		errs.At(h.IPPos, "ip %s of host %s is the broadcast address of %s", ip, h.Name, n.CIDR)
+	default:
+		if other, dup := ips[ip.String()]; dup {
+			errs.At(h.IPPos, "ip %s of host %s is already used by host %s", ip, h.Name, other)
+		} else {
+			ips[ip.String()] = h.Name
+		}
+	}
+}
+
+func checkAllow(l *Lab, h *Host, a *Allow, errs *Errors) {
+	switch {
+	case a.FromPos == (Pos{}):
+		errs.At(a.Pos, "allow: missing required key %q", "from")
+	case a.From == h.Name:
+		errs.At(a.FromPos, "allow: host %s cannot allow itself", h.Name)
+	case l.Hosts.Get(a.From) == nil:
+		errs.At(a.FromPos, "allow: unknown host %q", a.From)
+	}
+	if a.PortPos == (Pos{}) {
+		errs.At(a.Pos, "allow: missing required key %q", "port")
+	} else if a.Port < 1 || a.Port > 65535 {
+		errs.At(a.PortPos, "port %d out of range 1-65535", a.Port)
+	}
+	if a.Proto != "" && a.Proto != "tcp" && a.Proto != "udp" {
+		errs.At(a.ProtoPos, "proto must be tcp or udp, got %q", a.Proto)
+	}
+}
+
+func checkExpose(e *Expose, errs *Errors) {
+	if e.SubdomainPos != (Pos{}) && !labelRe.MatchString(e.Subdomain) {
+		errs.At(e.SubdomainPos, "invalid subdomain %q: want a lower-case DNS label", e.Subdomain)
+	}
+	if e.PortPos != (Pos{}) && (e.Port < 1 || e.Port > 65535) {
+		errs.At(e.PortPos, "port %d out of range 1-65535", e.Port)
+	}
+}
+
+func checkBackup(l *Lab, errs *Errors) {
+	b := &l.Backup
+	if b.Schedule != "" {
+		checkCron(b.Schedule, b.SchedulePos, errs)
+	}
+	k := b.Keep
+	for _, v := range []int{k.Last, k.Hourly, k.Daily, k.Weekly, k.Monthly, k.Yearly} {
+		if v < 0 {
+			errs.At(b.KeepPos, "keep counts cannot be negative")
+			break
+		}
+	}
+	if b.NotifyURL != "" && !strings.HasPrefix(b.NotifyURL, "https://") && !strings.HasPrefix(b.NotifyURL, "http://") {
+		errs.At(b.NotifyURLPos, "notify_url must be an http or https URL")
+	}
+}
+
+// checkCron validates a five-field cron expression (or @daily-style descriptor).
+func checkCron(expr string, p Pos, errs *Errors) {
+	if _, err := cron.ParseStandard(expr); err != nil {
+		errs.At(p, "invalid cron expression %q: %v", expr, err)
+	}
+}
+
+func checkApps(l *Lab, errs *Errors) {
+	seen := map[string]bool{}
+	for _, a := range l.Apps {
+		if a.HostPos == (Pos{}) {
+			errs.At(a.Pos, "app: missing required key %q", "host")
+		} else if l.Hosts.Get(a.Host) == nil {
+			errs.At(a.HostPos, "app %s: unknown host %q", a.Name, a.Host)
+		}
+		if a.NamePos == (Pos{}) {
+			errs.At(a.Pos, "app: missing required key %q", "name")
+		} else if !labelRe.MatchString(a.Name) {
+			errs.At(a.NamePos, "invalid app name %q: want a lower-case DNS label", a.Name)
+		} else if seen[a.Host+"/"+a.Name] {
+			errs.At(a.NamePos, "app %q is already defined on host %s", a.Name, a.Host)
+		}
+		seen[a.Host+"/"+a.Name] = true
+		if a.ComposePos == (Pos{}) {
+			errs.At(a.Pos, "app %s: missing required key %q", a.Name, "compose")
+		} else {
+			a.ComposeData = readRepoFile(l, a.Compose, a.ComposePos, "compose file", errs)
+		}
+		if a.Expose != nil {
+			checkExpose(a.Expose, errs)
+		}
+	}
+}
+
+// readRepoFile reads a regular file inside the lab repo named by rel.
+func readRepoFile(l *Lab, rel string, p Pos, what string, errs *Errors) []byte {
+	clean := filepath.Clean(rel)
+	if filepath.IsAbs(rel) || clean == ".." || strings.HasPrefix(clean, "../") {
+		errs.At(p, "%s %q must be a path inside the lab repo", what, rel)
+		return nil
+	}
+	path := filepath.Join(l.Dir, clean)
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
+		return nil
+	case !fi.Mode().IsRegular():
+		errs.At(p, "%s %q is not a regular file", what, rel)
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		errs.At(p, "reading %s %q: %v", what, rel, err)
+	}
+	return data
+}
+
+// scanSecrets finds every ${secret:NAME} in the document's scalars and
+// reports malformed ones at their exact column.
+func scanSecrets(n *yaml.Node, errs *Errors) []SecretRef {
+	var refs []SecretRef
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			col := n.Column
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				col++
+			}
+			for _, r := range secrets.Find(n.Value) {
+				p := Pos{Line: n.Line, Col: col + r.Offset}
+				if strings.Contains(n.Value[:r.Offset], "\n") {
+					p.Col = n.Column
+				}
+				if r.Problem != "" {
+					errs.At(p, "%s", r.Problem)
+					continue
+				}
+				refs = append(refs, SecretRef{Name: r.Name, Pos: p})
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return refs
+}

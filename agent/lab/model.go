@@ -1,0 +1,235 @@
+// Package lab owns the lab model: it parses a lab repo's homelab.yaml
+// strictly, checks it as a whole, and reports every problem it finds as
+// file:line:col. The rest of the agent reads the lab only through *Lab.
+package lab
+
+import (
+	"net/netip"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LabFile is the lab description at the root of a lab repo.
+const LabFile = "homelab.yaml"
+
+// Lab is one parsed and checked homelab.yaml.
+type Lab struct {
+	Domain     string  `yaml:"domain"`
+	DomainPos  Pos     `yaml:"-"`
+	Network    Network `yaml:"network"`
+	NetworkPos Pos     `yaml:"-"`
+	DNS        DNS     `yaml:"dns"`
+	Proxy      Proxy   `yaml:"proxy"`
+	Backup     Backup  `yaml:"backup"`
+	Hosts      Hosts   `yaml:"hosts"`
+	HostsPos   Pos     `yaml:"-"`
+	Apps       []*App  `yaml:"apps"`
+
+	// Dir is the lab repo's folder on disk.
+	Dir string `yaml:"-"`
+	// SecretRefs lists every ${secret:NAME} written in homelab.yaml.
+	SecretRefs []SecretRef `yaml:"-"`
+}
+
+// Network is the lab's bridge subnet and the VPN range routed into it.
+type Network struct {
+	CIDR       Prefix `yaml:"cidr"`
+	CIDRPos    Pos    `yaml:"-"`
+	Gateway    IP     `yaml:"gateway"`
+	GatewayPos Pos    `yaml:"-"`
+	VPNCIDR    Prefix `yaml:"vpn_cidr"`
+	VPNCIDRPos Pos    `yaml:"-"`
+}
+
+// DNS configures the dns role: the DNS-over-TLS profile used for names
+// outside the lab.
+type DNS struct {
+	Upstream    string `yaml:"upstream"`
+	UpstreamPos Pos    `yaml:"-"`
+}
+
+// Proxy configures the traefik role's certificates.
+type Proxy struct {
+	ACMEEmail      string `yaml:"acme_email"`
+	ACMEEmailPos   Pos    `yaml:"-"`
+	DNSProvider    string `yaml:"dns_provider"`
+	DNSProviderPos Pos    `yaml:"-"`
+	// ACMEStaging uses Let's Encrypt's staging CA (for trying a new lab).
+	ACMEStaging bool `yaml:"acme_staging"`
+}
+
+// Backup is the lab-wide restic policy; hosts may override the schedule.
+type Backup struct {
+	Repository    string `yaml:"repository"`
+	RepositoryPos Pos    `yaml:"-"`
+	Schedule      string `yaml:"schedule"`
+	SchedulePos   Pos    `yaml:"-"`
+	Keep          Keep   `yaml:"keep"`
+	KeepPos       Pos    `yaml:"-"`
+	Init          bool   `yaml:"init"`
+	AutoRestore   *bool  `yaml:"auto_restore"`
+	NotifyURL     string `yaml:"notify_url"`
+	NotifyURLPos  Pos    `yaml:"-"`
+}
+
+// Keep is restic's forget policy.
+type Keep struct {
+	Last    int `yaml:"last"`
+	Hourly  int `yaml:"hourly"`
+	Daily   int `yaml:"daily"`
+	Weekly  int `yaml:"weekly"`
+	Monthly int `yaml:"monthly"`
+	Yearly  int `yaml:"yearly"`
+	Pos     Pos `yaml:"-"`
+}
+
+// Host is one VM of the lab.
+type Host struct {
+	Name    string `yaml:"-"`
+	Pos     Pos    `yaml:"-"`
+	IP      IP     `yaml:"ip"`
+	IPPos   Pos    `yaml:"-"`
+	Role    string `yaml:"role"`
+	RolePos Pos    `yaml:"-"`
+	VM      *VM    `yaml:"vm"`
+	Backup  *HostBackup `yaml:"backup"`
+	// Allow admits flows from other guests that the zero-trust default denies.
+	Allow []*Allow `yaml:"allow"`
+	// Expose overrides the role's public name and port behind Traefik.
+	Expose *Expose `yaml:"expose"`
+}
+
+// VM is how bootstrap creates the host on Proxmox.
+type VM struct {
+	VMID        int    `yaml:"vmid"`
+	VMIDPos     Pos    `yaml:"-"`
+	Node        string `yaml:"node"`
+	NodePos     Pos    `yaml:"-"`
+	Cores       int    `yaml:"cores"`
+	CoresPos    Pos    `yaml:"-"`
+	Memory      int    `yaml:"memory"`
+	MemoryPos   Pos    `yaml:"-"`
+	Disk        string `yaml:"disk"`
+	DiskPos     Pos    `yaml:"-"`
+	DataDisk    string `yaml:"data_disk"`
+	DataDiskPos Pos    `yaml:"-"`
+	Storage     string `yaml:"storage"`
+	Pos         Pos    `yaml:"-"`
+}
+
+// HostBackup overrides the lab's backup settings for one host.
+type HostBackup struct {
+	Schedule    string `yaml:"schedule"`
+	SchedulePos Pos    `yaml:"-"`
+}
+
+// Allow is one flow from another guest that a host's firewall admits.
+type Allow struct {
+	From     string `yaml:"from"`
+	FromPos  Pos    `yaml:"-"`
+	Port     int    `yaml:"port"`
+	PortPos  Pos    `yaml:"-"`
+	Proto    string `yaml:"proto"`
+	ProtoPos Pos    `yaml:"-"`
+	Pos      Pos    `yaml:"-"`
+}
+
+// Expose publishes a service as <subdomain>.<domain> through Traefik.
+type Expose struct {
+	Subdomain    string `yaml:"subdomain"`
+	SubdomainPos Pos    `yaml:"-"`
+	Port         int    `yaml:"port"`
+	PortPos      Pos    `yaml:"-"`
+	Pos          Pos    `yaml:"-"`
+}
+
+// App is an extra compose project run on a host beside its role.
+type App struct {
+	Host       string  `yaml:"host"`
+	HostPos    Pos     `yaml:"-"`
+	Name       string  `yaml:"name"`
+	NamePos    Pos     `yaml:"-"`
+	Compose    string  `yaml:"compose"`
+	ComposePos Pos     `yaml:"-"`
+	Expose     *Expose `yaml:"expose"`
+	Pos        Pos     `yaml:"-"`
+	// ComposeData is the compose file's content, read when the lab loads.
+	ComposeData []byte `yaml:"-"`
+}
+
+// SecretRef is one ${secret:NAME} reference and where it is written.
+type SecretRef struct {
+	Name string
+	Pos  Pos
+}
+
+// Hosts keeps the hosts in the order homelab.yaml lists them.
+type Hosts []*Host
+
+// Get returns the named host or nil.
+func (hs Hosts) Get(name string) *Host {
+	for _, h := range hs {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// WithRole returns the hosts that have the role, in file order.
+func (l *Lab) WithRole(role string) []*Host {
+	var out []*Host
+	for _, h := range l.Hosts {
+		if h.Role == role {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// AppsOn returns the extra apps that run on the host.
+func (l *Lab) AppsOn(host string) []*App {
+	var out []*App
+	for _, a := range l.Apps {
+		if a.Host == host {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IP is an address written as a YAML string.
+type IP struct{ netip.Addr }
+
+func (ip *IP) unmarshalNode(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return "expected an IP address, got " + describe(n)
+	}
+	a, err := netip.ParseAddr(n.Value)
+	if err != nil || a.Zone() != "" {
+		return "invalid IP address " + quote(n.Value)
+	}
+	ip.Addr = a
+	return ""
+}
+
+// Prefix is a network written as a YAML string in CIDR notation.
+type Prefix struct{ netip.Prefix }
+
+func (p *Prefix) unmarshalNode(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return "expected a network in CIDR notation, got " + describe(n)
+	}
+	pr, err := netip.ParsePrefix(n.Value)
+	if err != nil {
+		return "invalid network " + quote(n.Value) + " (want CIDR notation such as 192.168.100.0/24)"
+	}
+	if pr.Masked() != pr {
+		return "network " + quote(n.Value) + " has host bits set; did you mean " + pr.Masked().String() + "?"
+	}
+	p.Prefix = pr
+	return ""
+}
+
+func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") + "\"" }

@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+)
+
+// Rendered is one file a host would get, with ${secret:NAME} references
+// left in place (rendering never resolves secrets).
+type Rendered struct {
+	Path    string
+	Content []byte
+	Mode    os.FileMode
+}
+
+// RenderHost returns every file the host would get, in apply order.
+func RenderHost(l *lab.Lab, host string, now time.Time) ([]Rendered, error) {
+	_, out, err := Desired(l, host, nil, now)
+	if err != nil {
+		return nil, err
+	}
+	var fs []Rendered
+	for _, r := range out.Resources {
+		if f, ok := r.(*files.File); ok {
+			mode := f.Mode
+			if mode == 0 {
+				mode = 0o644
+			}
+			fs = append(fs, Rendered{Path: f.Path, Content: f.Content, Mode: mode})
+		}
+	}
+	return fs, nil
+}
+
+// WriteRendered writes rendered files under dir, for review.
+func WriteRendered(dir string, fs []Rendered) error {
+	for _, f := range fs {
+		p := filepath.Join(dir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("rendering %s: %w", f.Path, err)
+		}
+		if err := os.WriteFile(p, f.Content, f.Mode); err != nil {
+			return fmt.Errorf("rendering %s: %w", f.Path, err)
+		}
+		if err := os.Chmod(p, f.Mode); err != nil {
+			return fmt.Errorf("rendering %s: %w", f.Path, err)
+		}
+	}
+	return nil
+}

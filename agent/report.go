@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/homelab-agent/homelab-agent/agent/resource"
+)
+
+// ReportVersion is the version of the report's JSON form. Fields are only
+// ever added; a removal or change of meaning bumps it.
+const ReportVersion = 1
+
+// Report is the outcome of a plan or apply pass; `plan --json` prints it.
+type Report struct {
+	Version int    `json:"version"`
+	Host    string `json:"host"`
+	Role    string `json:"role"`
+	// Mode is "plan" or "apply".
+	Mode   string `json:"mode"`
+	Commit string `json:"commit,omitempty"`
+	// Changed says whether anything differs (plan) or was changed (apply).
+	Changed bool           `json:"changed"`
+	Changes []ChangeResult `json:"changes"`
+	Hooks   []HookResult   `json:"hooks"`
+	Secrets SecretsReport  `json:"secrets"`
+	// Errors lists every failure of the pass, secrets redacted.
+	Errors []string `json:"errors"`
+}
+
+// ChangeResult is one resource's change and what became of it.
+type ChangeResult struct {
+	resource.Change
+	// Status is "planned" (plan), "applied", "failed" or "skipped".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// HookResult is one reload hook that a pass triggered.
+type HookResult struct {
+	Name string `json:"name"`
+	// TriggeredBy lists the changed resource IDs (or "pending" when a
+	// previous pass owed the hook).
+	TriggeredBy []string `json:"triggered_by"`
+	// Status is "planned", "ran", "failed" or "skipped".
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// SecretsReport names the secrets a host needs (never their values).
+type SecretsReport struct {
+	Needed  []string `json:"needed"`
+	Missing []string `json:"missing"`
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteText writes the report for a person.
+func (r *Report) WriteText(w io.Writer, diffs bool) {
+	verb := map[string]string{"plan": "would change", "apply": "changed"}[r.Mode]
+	if !r.Changed && len(r.Errors) == 0 {
+		fmt.Fprintf(w, "%s (%s): no changes\n", r.Host, r.Role)
+		return
+	}
+	n := 0
+	for _, c := range r.Changes {
+		if c.Status != "failed" && c.Status != "skipped" {
+			n++
+		}
+	}
+	fmt.Fprintf(w, "%s (%s): %s %d resource(s)\n", r.Host, r.Role, verb, n)
+	for _, c := range r.Changes {
+		mark := map[string]string{"create": "+", "update": "~", "delete": "-"}[c.Action]
+		fmt.Fprintf(w, "  %s %s: %s", mark, c.ID, c.Summary)
+		if c.Status == "failed" || c.Status == "skipped" {
+			fmt.Fprintf(w, " [%s: %s]", c.Status, c.Error)
+		}
+		fmt.Fprintln(w)
+		if diffs && c.Diff != "" {
+			for _, line := range strings.SplitAfter(strings.TrimRight(c.Diff, "\n"), "\n") {
+				fmt.Fprintf(w, "      %s", line)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, h := range r.Hooks {
+		fmt.Fprintf(w, "  ! hook %s: %s (after %s)", h.Name, h.Status, strings.Join(h.TriggeredBy, ", "))
+		if h.Error != "" {
+			fmt.Fprintf(w, ": %s", h.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+}

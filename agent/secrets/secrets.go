@@ -1,0 +1,208 @@
+// Package secrets owns ${secret:NAME} references: finding them in text,
+// resolving them from /etc/homelab-agent/secrets.env or HOMELAB_SECRET_<NAME>
+// environment variables, and redacting resolved values from anything the
+// agent prints or stores.
+package secrets
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/joho/godotenv"
+)
+
+// File is where a host keeps its secrets, relative to the host root.
+const File = "/etc/homelab-agent/secrets.env"
+
+// EnvPrefix prefixes environment variables that provide secrets.
+const EnvPrefix = "HOMELAB_SECRET_"
+
+var nameRe = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+// ValidName reports whether name may name a secret: upper-case letters,
+// digits and underscores, starting with a letter, at most 64 characters.
+func ValidName(name string) bool { return nameRe.MatchString(name) }
+
+// Ref is one ${secret:NAME} found in a text.
+type Ref struct {
+	Name   string
+	Offset int // byte offset of "${" in the text
+	// Problem is non-empty when the reference is malformed.
+	Problem string
+}
+
+const open = "${secret:"
+
+// Find returns every reference in s, malformed ones included.
+func Find(s string) []Ref {
+	var refs []Ref
+	for off := 0; ; {
+		i := strings.Index(s[off:], open)
+		if i < 0 {
+			return refs
+		}
+		start := off + i
+		rest := s[start+len(open):]
+		end := strings.IndexByte(rest, '}')
+		if end < 0 {
+			refs = append(refs, Ref{Offset: start, Problem: "unterminated ${secret:...} reference (missing \"}\")"})
+			return refs
+		}
+		name := rest[:end]
+		r := Ref{Name: name, Offset: start}
+		if !ValidName(name) {
+			r.Problem = fmt.Sprintf("invalid secret name %q: use upper-case letters, digits and _, starting with a letter", name)
+		}
+		refs = append(refs, r)
+		off = start + len(open) + end + 1
+	}
+}
+
+// Names returns the distinct valid names referenced in s, sorted.
+func Names(s string) []string {
+	var out []string
+	for _, r := range Find(s) {
+		if r.Problem == "" && !slices.Contains(out, r.Name) {
+			out = append(out, r.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Store holds resolved secret values for one host.
+type Store struct {
+	values map[string]string
+}
+
+// Load reads root/etc/homelab-agent/secrets.env (absent is fine) and the
+// HOMELAB_SECRET_* variables of environ; the environment wins.
+func Load(root string, environ []string) (*Store, error) {
+	s := &Store{values: map[string]string{}}
+	path := filepath.Join(root, File)
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("reading secrets: %w", err)
+	default:
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("reading secrets: %s is readable by others (mode %#o); run chmod 600 %s", path, fi.Mode().Perm(), path)
+		}
+		m, err := godotenv.Parse(f)
+		if err != nil {
+			// godotenv's messages may quote the line; never echo file content.
+			return nil, fmt.Errorf("reading secrets: %s is not a valid KEY=value file", path)
+		}
+		for k, v := range m {
+			if !ValidName(k) {
+				return nil, fmt.Errorf("reading secrets: %s: invalid secret name %q", path, k)
+			}
+			s.values[k] = v
+		}
+	}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, EnvPrefix) && ValidName(k[len(EnvPrefix):]) {
+			s.values[k[len(EnvPrefix):]] = v
+		}
+	}
+	return s, nil
+}
+
+// FromMap builds a store from values (tests, callers with their own source).
+func FromMap(m map[string]string) *Store {
+	s := &Store{values: map[string]string{}}
+	for k, v := range m {
+		s.values[k] = v
+	}
+	return s
+}
+
+// Lookup returns a secret's value.
+func (s *Store) Lookup(name string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	v, ok := s.values[name]
+	return v, ok
+}
+
+// Missing returns the names in want that the store lacks.
+func (s *Store) Missing(want []string) []string {
+	var out []string
+	for _, n := range want {
+		if _, ok := s.Lookup(n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Expand replaces every ${secret:NAME} in text with its value. Unknown or
+// malformed references are an error naming the secret, never a value.
+func (s *Store) Expand(text string) (string, error) {
+	refs := Find(text)
+	if len(refs) == 0 {
+		return text, nil
+	}
+	var b strings.Builder
+	last := 0
+	for _, r := range refs {
+		if r.Problem != "" {
+			return "", errors.New(r.Problem)
+		}
+		v, ok := s.Lookup(r.Name)
+		if !ok {
+			return "", &MissingError{Names: []string{r.Name}}
+		}
+		b.WriteString(text[last:r.Offset])
+		b.WriteString(v)
+		last = r.Offset + len(open) + len(r.Name) + 1
+	}
+	b.WriteString(text[last:])
+	return b.String(), nil
+}
+
+// Redact replaces every known secret value in text with «secret:NAME».
+// Longer values are replaced first so that one value containing another
+// is hidden whole.
+func (s *Store) Redact(text string) string {
+	if s == nil || len(s.values) == 0 {
+		return text
+	}
+	names := make([]string, 0, len(s.values))
+	for n, v := range s.values {
+		if v != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := s.values[names[i]], s.values[names[j]]
+		if len(a) != len(b) {
+			return len(a) > len(b)
+		}
+		return names[i] < names[j]
+	})
+	for _, n := range names {
+		text = strings.ReplaceAll(text, s.values[n], "«secret:"+n+"»")
+	}
+	return text
+}
+
+// MissingError names secrets a host needs but does not have.
+type MissingError struct {
+	Names []string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("missing secret %s: add it to %s (mode 0600) or set %s<NAME>",
+		strings.Join(e.Names, ", "), File, EnvPrefix)
+}

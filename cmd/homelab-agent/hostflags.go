@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+)
+
+// hostFlags are the flags of every command that acts on one host.
+type hostFlags struct {
+	host, repo, root string
+	only             []string
+	hooks            string
+	verbose          bool
+}
+
+func (f *hostFlags) register(c *cobra.Command, withRoot, withOnly bool) {
+	c.Flags().StringVar(&f.host, "host", "", "the host of homelab.yaml to act on (required)")
+	c.Flags().StringVar(&f.repo, "repo", ".", "the lab repo folder")
+	if withRoot {
+		c.Flags().StringVar(&f.root, "root", "/", "prefix for every host path (apply a host into a folder)")
+		c.Flags().StringVar(&f.hooks, "hooks", "auto", "run reload hooks: auto (only when --root is /), run, skip")
+		c.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "log each change")
+	}
+	if withOnly {
+		c.Flags().StringSliceVar(&f.only, "only", nil, "limit the pass to subsystems: files,firewall,containers,backup")
+	}
+	c.RegisterFlagCompletionFunc("only", cobra.FixedCompletions(agent.Subsystems, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("hooks", cobra.FixedCompletions([]string{"auto", "run", "skip"}, cobra.ShellCompDirectiveNoFileComp))
+	c.RegisterFlagCompletionFunc("host", f.completeHosts)
+	c.MarkFlagDirname("repo")
+	c.MarkFlagDirname("root")
+}
+
+// completeHosts offers the host names of the lab repo given by --repo.
+func (f *hostFlags) completeHosts(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	l, err := agent.LoadLab(f.repo)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for _, h := range l.Hosts {
+		names = append(names, h.Name+"\t"+h.Role)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// load checks the flags and loads the lab.
+func (f *hostFlags) load() (*lab.Lab, error) {
+	if f.host == "" {
+		return nil, usageError{fmt.Errorf("--host is required")}
+	}
+	if err := agent.CheckOnly(f.only); err != nil {
+		return nil, usageError{err}
+	}
+	switch agent.HookMode(f.hooks) {
+	case "", agent.HooksAuto, agent.HooksRun, agent.HooksSkip:
+	default:
+		return nil, usageError{fmt.Errorf("--hooks must be auto, run or skip, got %q", f.hooks)}
+	}
+	return agent.LoadLab(f.repo)
+}
+
+func (f *hostFlags) options(c *cobra.Command) agent.Options {
+	return agent.Options{
+		Root:  f.root,
+		Only:  f.only,
+		Hooks: agent.HookMode(f.hooks),
+		Log:   logger(c.ErrOrStderr(), f.verbose),
+	}
+}

@@ -1,0 +1,47 @@
+// Package base renders what every host gets whatever its role: name
+// resolution through the lab's dns hosts, and the extra compose apps
+// homelab.yaml places on the host.
+package base
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/roles"
+)
+
+// ResolvedPath is the systemd-resolved drop-in that points a host at the lab DNS.
+const ResolvedPath = "/etc/systemd/resolved.conf.d/homelab.conf"
+
+// AppDir is where an extra app's compose project is kept on its host.
+func AppDir(name string) string { return "/etc/homelab-agent/apps/" + name }
+
+// Build returns the host-independent part of a host's desired state.
+func Build(in roles.Input) *roles.Output {
+	l := in.Lab
+	out := &roles.Output{}
+	var dns []string
+	for _, h := range l.WithRole("dns") {
+		dns = append(dns, h.IP.String())
+	}
+	if len(dns) > 0 {
+		var b strings.Builder
+		b.WriteString(roles.Header("#", "resolved.conf drop-in"))
+		fmt.Fprintf(&b, "[Resolve]\nDNS=%s\nDomains=%s\n", strings.Join(dns, " "), l.Domain)
+		f := &files.File{Path: ResolvedPath, Content: []byte(b.String()), Mode: 0o644}
+		out.Resources = append(out.Resources, f)
+		out.Hooks = append(out.Hooks, &resource.Hook{
+			Name:     "reload-resolved",
+			Watch:    []string{f.ID()},
+			Commands: [][]string{{"systemctl", "try-reload-or-restart", "systemd-resolved.service"}},
+		})
+	}
+	for _, a := range l.AppsOn(in.Host.Name) {
+		out.Resources = append(out.Resources, &files.File{
+			Path: AppDir(a.Name) + "/compose.yaml", Content: a.ComposeData, Mode: 0o644,
+		})
+	}
+	return out
+}

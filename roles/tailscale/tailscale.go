@@ -1,0 +1,38 @@
+// Package tailscale is the tailscale-router role: a Tailscale subnet
+// router advertising the lab network to the VPN. In this version it
+// renders the kernel forwarding settings the router needs.
+package tailscale
+
+import (
+	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/roles"
+)
+
+// SysctlPath turns on IPv4 and IPv6 forwarding.
+const SysctlPath = "/etc/sysctl.d/99-homelab-forwarding.conf"
+
+// Role is the tailscale-router role.
+type Role struct{}
+
+func init() { roles.Register(Role{}) }
+
+var _ roles.Role = Role{}
+
+// Name implements roles.Role.
+func (Role) Name() string { return "tailscale-router" }
+
+// Build implements roles.Role.
+func (Role) Build(in roles.Input) (*roles.Output, error) {
+	f := &files.File{Path: SysctlPath, Mode: 0o644, Content: []byte(roles.Header("#", "forwarding for the subnet router") +
+		"net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n")}
+	return &roles.Output{
+		Resources: []resource.Resource{f},
+		Hooks: []*resource.Hook{{
+			Name:     "apply-sysctl",
+			Watch:    []string{f.ID()},
+			Commands: [][]string{{"sysctl", "--load=" + SysctlPath}},
+		}},
+		Secrets: []string{"TAILSCALE_AUTHKEY"},
+	}, nil
+}
