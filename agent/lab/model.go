@@ -86,13 +86,13 @@ type Keep struct {
 
 // Host is one VM of the lab.
 type Host struct {
-	Name    string `yaml:"-"`
-	Pos     Pos    `yaml:"-"`
-	IP      IP     `yaml:"ip"`
-	IPPos   Pos    `yaml:"-"`
-	Role    string `yaml:"role"`
-	RolePos Pos    `yaml:"-"`
-	VM      *VM    `yaml:"vm"`
+	Name    string      `yaml:"-"`
+	Pos     Pos         `yaml:"-"`
+	IP      IP          `yaml:"ip"`
+	IPPos   Pos         `yaml:"-"`
+	Role    string      `yaml:"role"`
+	RolePos Pos         `yaml:"-"`
+	VM      *VM         `yaml:"vm"`
 	Backup  *HostBackup `yaml:"backup"`
 	// Allow admits flows from other guests that the zero-trust default denies.
 	Allow []*Allow `yaml:"allow"`
