@@ -33,7 +33,7 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 		errs.At(l.DomainPos, "invalid domain %q: want a lower-case DNS name such as home.example", l.Domain)
 	}
 	checkNetwork(l, topPos, errs)
-	checkHosts(l, opts, errs)
+	checkHosts(l, topPos, opts, errs)
 	checkBackup(l, errs)
 	checkApps(l, errs)
 	if l.Proxy.ACMEEmail != "" && !emailRe.MatchString(l.Proxy.ACMEEmail) {
@@ -71,7 +71,11 @@ func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
 	}
 }
 
-func checkHosts(l *Lab, opts Options, errs *Errors) {
+func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
+	if l.HostsPos == (Pos{}) {
+		errs.At(topPos, "missing required key %q", "hosts")
+		return
+	}
 	if len(l.Hosts) == 0 {
 		errs.At(l.HostsPos, "the lab has no hosts")
 		return

@@ -32,8 +32,14 @@ type Errors struct {
 	List []*Error
 }
 
-// Add records a problem.
+// Add records a problem. A second problem at the same position is
+// dropped: the first (a value that did not even parse) explains it.
 func (e *Errors) Add(file string, line, col int, msg string) {
+	for _, x := range e.List {
+		if x.File == file && x.Line == line && x.Col == col && line != 0 {
+			return
+		}
+	}
 	e.List = append(e.List, &Error{File: file, Line: line, Col: col, Msg: msg})
 }
 

@@ -9,6 +9,10 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
+
+	goyaml "github.com/goccy/go-yaml"
+	yamlparser "github.com/goccy/go-yaml/parser"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,8 +46,8 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		line, msg := yamlSyntaxError(err)
-		errs.Add(LabFile, line, 1, msg)
+		line, col, msg := yamlSyntaxError(data, err)
+		errs.Add(LabFile, line, col, msg)
 		return nil, errs.Err()
 	}
 	l := &Lab{Dir: dir}
@@ -64,10 +68,8 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	d.decode(&root, reflect.ValueOf(l).Elem())
 	l.SecretRefs = scanSecrets(top, &errs)
 	checkLab(l, top, opts, &errs)
-	if len(errs.List) == 0 {
-		for _, v := range opts.Validators {
-			v(l, &errs)
-		}
+	for _, v := range opts.Validators {
+		v(l, &errs)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -77,12 +79,19 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlSyntaxError extracts the line from a yaml.v3 syntax error.
-func yamlSyntaxError(err error) (int, string) {
+// yamlSyntaxError locates a syntax error. yaml.v3 reports only a line (for
+// unclosed flow collections, the line where they open), so the position
+// and message come from goccy/go-yaml's parser, which points at the token
+// where parsing failed; yaml.v3's line is the fallback.
+func yamlSyntaxError(data []byte, err error) (int, int, string) {
+	var se *goyaml.SyntaxError
+	if _, perr := yamlparser.ParseBytes(data, 0); errors.As(perr, &se) && se.Token != nil && se.Token.Position != nil {
+		return se.Token.Position.Line, se.Token.Position.Column, "invalid YAML: " + se.Message
+	}
 	m := yamlLineRe.FindStringSubmatch(err.Error())
 	if m == nil {
-		return 1, "invalid YAML: " + err.Error()
+		return 1, 1, "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")
 	}
 	line, _ := strconv.Atoi(m[1])
-	return line, "invalid YAML: " + m[2]
+	return line, 1, "invalid YAML: " + m[2]
 }

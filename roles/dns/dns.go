@@ -88,7 +88,7 @@ func (Role) Validate(l *lab.Lab, errs *lab.Errors) {
 	}
 	for _, s := range svcs {
 		if other, dup := names[s.Subdomain]; dup {
-			errs.At(s.Pos, "name %s.%s is already used by %s", s.Subdomain, l.Domain, other)
+			errs.At(s.Pos, "service name %s.%s (on host %s) clashes with %s; give the service another expose.subdomain", s.Subdomain, l.Domain, s.Host.Name, other)
 			continue
 		}
 		names[s.Subdomain] = "service " + s.Subdomain
