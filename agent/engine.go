@@ -71,6 +71,12 @@ func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply b
 	if err != nil {
 		return nil, err
 	}
+	return runOutput(ctx, h, out, store, st, opts, apply)
+}
+
+// runOutput runs a pass over a built desired state.
+func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secrets.Store, st *state.State, opts Options, apply bool) (*Report, error) {
+	root := opts.root()
 	mode := map[bool]string{false: "plan", true: "apply"}[apply]
 	p := &pass{
 		opts: opts, apply: apply, st: st,
