@@ -24,6 +24,12 @@ import (
 // then the firewall, then containers, then backup schedules.
 var Subsystems = []string{"files", "firewall", "containers", "backup"}
 
+// FolderSubsystems are the subsystems a pass runs by default when --root
+// is not "/": they only write under the root. The others act on the
+// machine itself (its kernel's firewall, its Docker Engine, its backup
+// schedule), so under a folder root they run only when --only names them.
+var FolderSubsystems = []string{"files"}
+
 // HookMode says whether a pass runs reload hooks.
 type HookMode string
 
@@ -66,6 +72,17 @@ func (o *Options) now() time.Time {
 		return time.Now()
 	}
 	return o.Now()
+}
+
+// subsystems returns the subsystems the pass runs.
+func (o *Options) subsystems() []string {
+	if len(o.Only) > 0 {
+		return o.Only
+	}
+	if o.root() != "/" {
+		return FolderSubsystems
+	}
+	return Subsystems
 }
 
 func (o *Options) runHooks() bool {

@@ -85,6 +85,12 @@ func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secre
 			Changes: []ChangeResult{}, Hooks: []HookResult{}, Errors: []string{}},
 	}
 	res := p.selected(out)
+	p.rep.Skipped = []string{}
+	for _, sub := range Subsystems {
+		if !slices.Contains(p.opts.subsystems(), sub) && slices.ContainsFunc(out.Resources, func(r resource.Resource) bool { return r.Subsystem() == sub }) {
+			p.rep.Skipped = append(p.rep.Skipped, sub)
+		}
+	}
 	hooks := selectedHooks(out.Hooks, res)
 
 	// Secrets first: apply changes nothing when one is missing.
@@ -114,14 +120,12 @@ func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secre
 	return p.rep, errors.Join(p.errs...)
 }
 
-// selected returns the resources --only keeps.
+// selected returns the resources of the pass's subsystems.
 func (p *pass) selected(out *roles.Output) []resource.Resource {
-	if len(p.opts.Only) == 0 {
-		return out.Resources
-	}
+	keep := p.opts.subsystems()
 	var res []resource.Resource
 	for _, r := range out.Resources {
-		if slices.Contains(p.opts.Only, r.Subsystem()) {
+		if slices.Contains(keep, r.Subsystem()) {
 			res = append(res, r)
 		}
 	}
@@ -262,7 +266,7 @@ func (p *pass) recordResults(results map[string]state.ResourceResult) {
 		p.dirty = true
 	}
 	for id := range p.st.Resources {
-		if _, ok := results[id]; !ok && len(p.opts.Only) == 0 {
+		if _, ok := results[id]; !ok && len(p.opts.subsystems()) == len(Subsystems) {
 			delete(p.st.Resources, id)
 			p.dirty = true
 		}

@@ -26,6 +26,9 @@ type Report struct {
 	Changes []ChangeResult `json:"changes"`
 	Hooks   []HookResult   `json:"hooks"`
 	Secrets SecretsReport  `json:"secrets"`
+	// Skipped lists subsystems the host has resources in that the pass did
+	// not run (--only, or machine-level subsystems under a folder --root).
+	Skipped []string `json:"skipped_subsystems"`
 	// Errors lists every failure of the pass, secrets redacted.
 	Errors []string `json:"errors"`
 }
@@ -65,6 +68,11 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteText writes the report for a person.
 func (r *Report) WriteText(w io.Writer, diffs bool) {
 	verb := map[string]string{"plan": "would change", "apply": "changed"}[r.Mode]
+	defer func() {
+		if len(r.Skipped) > 0 {
+			fmt.Fprintf(w, "  note: not run: %s (under a folder --root, name them with --only)\n", strings.Join(r.Skipped, ", "))
+		}
+	}()
 	if !r.Changed && len(r.Errors) == 0 {
 		fmt.Fprintf(w, "%s (%s): no changes\n", r.Host, r.Role)
 		return
