@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 
+	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -43,6 +45,8 @@ type pass struct {
 	rep   *Report
 	errs  []error
 	dirty bool // state must be saved
+	// absent holds the IDs of files being removed from the host.
+	absent map[string]bool
 }
 
 func (p *pass) fail(err error) {
@@ -84,7 +88,7 @@ func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secre
 		rep: &Report{Version: ReportVersion, Host: h.Name, Role: h.Role, Mode: mode, Commit: opts.Commit,
 			Changes: []ChangeResult{}, Hooks: []HookResult{}, Errors: []string{}},
 	}
-	res := p.selected(out)
+	res := append(p.selected(out), p.orphans(out)...)
 	p.rep.Skipped = []string{}
 	for _, sub := range Subsystems {
 		if !slices.Contains(p.opts.subsystems(), sub) && slices.ContainsFunc(out.Resources, func(r resource.Resource) bool { return r.Subsystem() == sub }) {
@@ -130,6 +134,27 @@ func (p *pass) selected(out *roles.Output) []resource.Resource {
 		}
 	}
 	return res
+}
+
+// orphans returns a removal for every file an earlier pass wrote that the
+// desired state no longer has. Only a pass over the files subsystem prunes.
+func (p *pass) orphans(out *roles.Output) []resource.Resource {
+	if !slices.Contains(p.opts.subsystems(), files.Subsystem) {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, r := range out.Resources {
+		want[r.ID()] = true
+	}
+	var gone []resource.Resource
+	p.absent = map[string]bool{}
+	for _, id := range slices.Sorted(maps.Keys(p.st.Resources)) {
+		if path, ok := strings.CutPrefix(id, "file:"); ok && !want[id] {
+			gone = append(gone, &files.Absent{Path: path})
+			p.absent[id] = true
+		}
+	}
+	return gone
 }
 
 // selectedHooks keeps the hooks that watch a selected resource.
@@ -255,6 +280,13 @@ func (p *pass) recordResults(results map[string]state.ResourceResult) {
 		p.st.Resources = map[string]state.ResourceResult{}
 	}
 	for id, r := range results {
+		if p.absent[id] {
+			if r.Status != "failed" {
+				delete(p.st.Resources, id)
+				p.dirty = true
+				continue
+			}
+		}
 		old, had := p.st.Resources[id]
 		if r.Status == "ok" && had && old.Status != "failed" && old.Status != "skipped" {
 			continue // keep when it last changed

@@ -421,3 +421,40 @@ func BenchmarkApplyNoop(b *testing.B) {
 		b.Fatalf("%d files written by no-op applies", writes)
 	}
 }
+
+// TestRemovedFromRepoIsRemoved: a file an earlier pass wrote and the repo
+// no longer asks for is deleted; data under /srv/data never is.
+func TestRemovedFromRepoIsRemoved(t *testing.T) {
+	root := t.TempDir()
+	out := hookOutput(root, "a\n")
+	out.Hooks = nil
+	out.Resources = append(out.Resources, &files.File{Path: "/srv/data/app/db", Content: []byte("precious\n")})
+	if _, err := runSynthetic(t, root, out, true); err != nil {
+		t.Fatal(err)
+	}
+	out.Resources = out.Resources[1:3] // drop /srv/a and the data file
+	plan, err := runSynthetic(t, root, out, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Changes) != 1 || plan.Changes[0].ID != "file:/srv/a" || plan.Changes[0].Action != "delete" {
+		t.Fatalf("plan = %+v", plan.Changes)
+	}
+	if _, err := runSynthetic(t, root, out, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "srv/a")); err == nil {
+		t.Error("/srv/a is still there")
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "srv/data/app/db")); err != nil || string(data) != "precious\n" {
+		t.Errorf("data under /srv/data was touched: %v", err)
+	}
+	st, _ := state.Load(root)
+	if _, ok := st.Resources["file:/srv/a"]; ok {
+		t.Error("state still lists the removed file")
+	}
+	rep, _ := runSynthetic(t, root, out, true)
+	if rep.Changed {
+		t.Errorf("pass after the removal is not a no-op: %+v", rep.Changes)
+	}
+}

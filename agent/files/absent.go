@@ -1,0 +1,60 @@
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/homelab-agent/homelab-agent/agent/resource"
+)
+
+// DataRoot is where users' data lives; the agent never deletes under it.
+const DataRoot = "/srv/data"
+
+// Absent is a file the agent wrote in an earlier pass that the lab repo no
+// longer asks for: the pass removes it, so that removing something from the
+// repo removes it from the host. Nothing under DataRoot is ever removed.
+type Absent struct {
+	Path string
+}
+
+var _ resource.Resource = (*Absent)(nil)
+
+// ID implements resource.Resource; it is the ID the file had when wanted.
+func (a *Absent) ID() string { return "file:" + a.Path }
+
+// Subsystem implements resource.Resource.
+func (a *Absent) Subsystem() string { return Subsystem }
+
+// CheckApply implements resource.Resource.
+func (a *Absent) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
+	clean := filepath.Clean(a.Path)
+	if clean == DataRoot || strings.HasPrefix(clean, DataRoot+"/") {
+		return nil, nil // data is never deleted by the agent
+	}
+	path := env.Path(clean)
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", a.Path, err)
+	}
+	if fi.IsDir() {
+		return nil, nil
+	}
+	ch := &resource.Change{ID: a.ID(), Subsystem: Subsystem, Action: "delete", Summary: "delete (no longer in the lab repo)"}
+	if apply {
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing %s: %w", a.Path, err)
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return nil, err
+		}
+	}
+	return ch, nil
+}
