@@ -35,7 +35,8 @@ func Build(in roles.Input) *roles.Output {
 		out.Hooks = append(out.Hooks, &resource.Hook{
 			Name:     "reload-resolved",
 			Watch:    []string{f.ID()},
-			Commands: [][]string{{"systemctl", "try-reload-or-restart", "systemd-resolved.service"}},
+			// Hosts without systemd-resolved keep the drop-in for when it is installed.
+			Commands: [][]string{{"sh", "-c", "! systemctl cat systemd-resolved.service >/dev/null 2>&1 || systemctl try-reload-or-restart systemd-resolved.service"}},
 		})
 	}
 	for _, a := range l.AppsOn(in.Host.Name) {
