@@ -253,11 +253,16 @@ func (p *Prop) resolve() error {
 	return nil
 }
 
+var bigRepeatRe = regexp.MustCompile(`\{(\d+),(\d{4,})\}`)
+
 // perlRegexp compiles a schema pattern the way PVE::JSONSchema applies it:
-// anchored at both ends. Perl's "(?^:" group becomes "(?:".
+// anchored at both ends. Perl's "(?^:" group becomes "(?:"; repeat counts
+// above RE2's limit of 1000 become open-ended (the length limits of the
+// parameter still apply).
 func perlRegexp(pat string) (*regexp.Regexp, error) {
 	pat = strings.ReplaceAll(pat, "(?^:", "(?:")
 	pat = strings.ReplaceAll(pat, "(?^i:", "(?i:")
+	pat = bigRepeatRe.ReplaceAllString(pat, "{$1,}")
 	return regexp.Compile(`^(?:` + pat + `)$`)
 }
 

@@ -52,7 +52,7 @@ func TestSchemaRejectsBadRequests(t *testing.T) {
 		{"net0", "virtio,bridge=vmbr1,tag=5000", "tag: value must have a maximum value of 4094"},
 		{"scsi0", "local-lvm:8,iothread=maybe", "iothread: type check ('boolean') failed"},
 		{"scsi1", "local-lvm:2,cache=fast", "cache: value 'fast' does not have a value"},
-		{"ipconfig0", "ip=192.168.100.2,gw=192.168.100.1", "ip: value does not look like a valid IP address with prefix"},
+		{"ipconfig0", "ip=192.168.100.2,gw=192.168.100.1", "ip: invalid format - value does not look like a valid IP address with prefix"},
 		{"ipconfig0", "gw=192.168.100.1", "gateway specified without"},
 		{"agent", "enabled=yes,type=pci", "type: value 'pci'"},
 		{"sshkeys", "ssh-ed25519 AAAA me@laptop", "invalid urlencoded string"},
