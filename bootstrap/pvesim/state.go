@@ -29,7 +29,7 @@ func (p params) get(k string) string {
 
 func (p params) has(k string) bool { _, ok := p.form[k]; return ok }
 
-func (p params) vmid() int { n, _ := strconv.Atoi(p.vars["vmid"]); return n }
+func (p params) vmid() int { n, _ := strconv.Atoi(p.get("vmid")); return n }
 
 type handler func(s *Sim, p params) (any, *apiError)
 
