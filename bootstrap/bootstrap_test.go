@@ -294,7 +294,7 @@ func TestReplaceKeepsDataDisk(t *testing.T) {
 		t.Errorf("after replace: running=%v scsi0=%q", after.Running, after.Config["scsi0"])
 	}
 	st := e.sim.Stats()
-	if st.Tasks["qmconfig"] != 1 || st.ByRoute["PUT /nodes/{node}/qemu/{vmid}/config"] != 1 || st.Tasks["qmstop"] != 1 {
+	if st.Tasks["qmconfig"] != 1 || st.ByRoute["PUT /nodes/{node}/qemu/{vmid}/config"] != 1 || st.Tasks["qmshutdown"] != 1 {
 		t.Errorf("replace did not stop, delete and re-import the OS disk: %v %v", st.Tasks, st.ByRoute)
 	}
 	for _, id := range e.sim.Volumes("pve") {

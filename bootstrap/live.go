@@ -19,6 +19,8 @@ type Live struct {
 	Storage StorageInfo
 	// Volumes maps node -> volume IDs in the image storage.
 	Volumes map[string]map[string]bool
+	// Offline marks an assumed empty node (no API was asked).
+	Offline bool
 }
 
 // LiveVM is one VM of the cluster.
@@ -43,6 +45,7 @@ func OfflineLive(s Settings) *Live {
 		VMs:     map[int]*LiveVM{},
 		Storage: StorageInfo{ID: s.ImageStorage, Type: "dir", Path: "/var/lib/vz", Content: []string{"iso", "vztmpl", "backup"}},
 		Volumes: map[string]map[string]bool{},
+		Offline: true,
 	}
 }
 

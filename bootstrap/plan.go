@@ -121,12 +121,26 @@ func MakePlan(s Settings, specs []*VMSpec, live *Live, o PlanOptions) (*Plan, er
 		return nil, fmt.Errorf("--replace %s: no such host with vm: settings in homelab.yaml", o.Replace)
 	}
 	p.network(o.Local)
+	if o.Local != nil {
+		var others []string
+		for _, v := range specs {
+			if v.Node != o.Local.Node && !slices.Contains(others, v.Node) {
+				others = append(others, v.Node)
+			}
+		}
+		for _, n := range others {
+			p.Manual = append(p.Manual, fmt.Sprintf("on node %s: run bootstrap there too, for %s and its NAT (the API cannot set up masquerading)", n, s.Bridge))
+		}
+	}
 	needImage := map[string]bool{}
 	for _, v := range specs {
 		lv := live.VMs[v.VMID]
 		switch {
 		case lv == nil && o.Replace == v.Host:
 			return nil, fmt.Errorf("--replace %s: VM %d does not exist; a plain bootstrap creates it", v.Host, v.VMID)
+		case lv == nil && !live.Offline && !p.snippetReachable(live, v, o.Local):
+			p.Problems = append(p.Problems, fmt.Sprintf("%s: its vendor snippet %s is not on node %s and bootstrap cannot write it from here: run bootstrap on %s too, or use a shared storage as image_storage",
+				v.Host, v.SnippetVolume(s), v.Node, v.Node))
 		case lv == nil:
 			needImage[v.Node] = true
 			p.VMs = append(p.VMs, createStep(s, v))
@@ -159,6 +173,11 @@ func MakePlan(s Settings, specs []*VMSpec, live *Live, o PlanOptions) (*Plan, er
 	setup = append(setup, p.snippets(live, specs, o.Local)...)
 	p.Setup = append(p.Setup, setup...)
 	return p, nil
+}
+
+// snippetReachable: the VM's snippet is on its node, or bootstrap writes it.
+func (p *Plan) snippetReachable(live *Live, v *VMSpec, loc *Local) bool {
+	return live.Volumes[v.Node][v.SnippetVolume(p.Settings)] || loc != nil && (loc.Node == v.Node || live.Storage.Shared)
 }
 
 func tagSep(r rune) bool { return r == ';' || r == ',' || r == ' ' }

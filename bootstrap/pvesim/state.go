@@ -54,7 +54,7 @@ func init() {
 		"GET /nodes/{node}/qemu/{vmid}/status/current":      vmStatus,
 		"POST /nodes/{node}/qemu/{vmid}/status/start":       startVM,
 		"POST /nodes/{node}/qemu/{vmid}/status/stop":        stopVM,
-		"POST /nodes/{node}/qemu/{vmid}/status/shutdown":    stopVM,
+		"POST /nodes/{node}/qemu/{vmid}/status/shutdown":    shutdownVM,
 		"DELETE /nodes/{node}/qemu/{vmid}":                  destroyVM,
 		"POST /nodes/{node}/qemu/{vmid}/agent/ping":         agentPing,
 		"GET /nodes/{node}/tasks/{upid}/status":             taskStatus,
@@ -640,12 +640,15 @@ func (s *Sim) checkSnippet(volid string) string {
 	return ""
 }
 
-func stopVM(s *Sim, p params) (any, *apiError) {
+func stopVM(s *Sim, p params) (any, *apiError)     { return s.stop(p, "qmstop") }
+func shutdownVM(s *Sim, p params) (any, *apiError) { return s.stop(p, "qmshutdown") }
+
+func (s *Sim) stop(p params, typ string) (any, *apiError) {
 	vm, err := s.vm(p, true)
 	if err != nil {
 		return nil, err
 	}
-	return s.startTask(vm.Node, "qmstop", strconv.Itoa(vm.VMID), func() string {
+	return s.startTask(vm.Node, typ, strconv.Itoa(vm.VMID), func() string {
 		vm.Running = false
 		return ""
 	}), nil
