@@ -273,6 +273,7 @@ func (c *Client) WaitTask(ctx context.Context, upid string) error {
 		return fmt.Errorf("not a task ID: %q", upid)
 	}
 	path := "/nodes/" + node[1] + "/tasks/" + url.PathEscape(upid) + "/status"
+	wait := c.firstPoll()
 	for {
 		var st struct {
 			Status     string `json:"status"`
@@ -292,8 +293,9 @@ func (c *Client) WaitTask(ctx context.Context, upid string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for task %s: %w", upid, ctx.Err())
-		case <-time.After(c.cfg.PollInterval):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, c.cfg.PollInterval)
 	}
 }
 
@@ -304,6 +306,7 @@ func (c *Client) WaitAgent(ctx context.Context, node string, vmid int, timeout t
 	defer cancel()
 	path := fmt.Sprintf("/nodes/%s/qemu/%d/agent/ping", node, vmid)
 	var last error
+	wait := c.firstPoll()
 	for {
 		err := c.do(ctx, http.MethodPost, path, nil, nil, false)
 		if err == nil {
@@ -320,7 +323,12 @@ func (c *Client) WaitAgent(ctx context.Context, node string, vmid int, timeout t
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("VM %d: guest agent did not answer within %s (last: %v)", vmid, timeout, last)
-		case <-time.After(c.cfg.PollInterval):
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, c.cfg.PollInterval)
 	}
 }
+
+// firstPoll is the first wait of a poll: short, since many tasks are quick;
+// later waits double up to PollInterval.
+func (c *Client) firstPoll() time.Duration { return min(100*time.Millisecond, c.cfg.PollInterval) }

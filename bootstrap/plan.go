@@ -249,7 +249,7 @@ func (p *Plan) snippets(live *Live, specs []*VMSpec, loc *Local) []*Step {
 		onHere := loc != nil && (loc.Node == v.Node || live.Storage.Shared)
 		if !onHere {
 			if !live.Volumes[v.Node][v.SnippetVolume(s)] {
-				p.Manual = append(p.Manual, fmt.Sprintf("on node %s: write %s (the vendor data of %s; `homelab-agent bootstrap --dry-run` on the node writes nothing, a plain run does)", v.Node, rel, v.Host))
+				p.Manual = append(p.Manual, fmt.Sprintf("on node %s: %s must hold the vendor data of %s (bootstrap writes it when it runs on that node)", v.Node, rel, v.Host))
 			}
 			continue
 		}

@@ -2,6 +2,7 @@ package pvesim
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -37,6 +38,10 @@ type Options struct {
 	// Root is the nodes' file system root: a dir storage's snippets are
 	// read from Root + the storage's path + /snippets.
 	Root string
+	// BridgesFromFiles makes a bridge exist on every node once an
+	// "iface NAME" stanza for it is in Root/etc/network/interfaces.d/*
+	// (standing in for ifreload -a, for the standalone simulator).
+	BridgesFromFiles bool
 	// ImageSize is the size of a downloaded image (default 3 GiB).
 	ImageSize int64
 	// KnownImages maps download URLs to their sha256; a download whose
@@ -170,6 +175,9 @@ func (s *Sim) Serve(l net.Listener) string {
 	s.srv.StartTLS()
 	return s.srv.URL
 }
+
+// Certificate is the server's TLS certificate.
+func (s *Sim) Certificate() *x509.Certificate { return s.srv.Certificate() }
 
 // Fingerprint is the sha256 fingerprint of the server's certificate, in
 // Proxmox's notation (AA:BB:...).

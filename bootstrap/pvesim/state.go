@@ -605,7 +605,7 @@ func startVM(s *Sim, p params) (any, *apiError) {
 		for k, v := range vm.Config {
 			if strings.HasPrefix(k, "net") {
 				for _, o := range strings.Split(v, ",") {
-					if b, ok := strings.CutPrefix(o, "bridge="); ok && !s.bridges[vm.Node][b] {
+					if b, ok := strings.CutPrefix(o, "bridge="); ok && !s.hasBridge(vm.Node, b) {
 						return fmt.Sprintf("bridge '%s' does not exist", b)
 					}
 				}
@@ -695,4 +695,25 @@ func agentPing(s *Sim, p params) (any, *apiError) {
 		return nil, errf(http.StatusInternalServerError, "QEMU guest agent is not running")
 	}
 	return map[string]any{"result": map[string]any{}}, nil
+}
+
+var ifaceLineRe = regexp.MustCompile(`(?m)^\s*iface\s+(\S+)`)
+
+func (s *Sim) hasBridge(node, name string) bool {
+	if s.bridges[node][name] {
+		return true
+	}
+	if !s.opts.BridgesFromFiles {
+		return false
+	}
+	files, _ := filepath.Glob(filepath.Join(s.opts.Root, "etc/network/interfaces.d/*"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		for _, m := range ifaceLineRe.FindAllStringSubmatch(string(data), -1) {
+			if m[1] == name {
+				return true
+			}
+		}
+	}
+	return false
 }
