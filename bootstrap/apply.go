@@ -37,6 +37,10 @@ type Result struct {
 	Notes   []string
 	Errors  []error
 	Elapsed time.Duration
+	// VMPhase is the wall time of the parallel VM phase; VMSteps the time
+	// each VM's step took (their sum is what a serial run would take).
+	VMPhase time.Duration
+	VMSteps map[string]time.Duration
 	Calls   int64
 }
 
@@ -54,7 +58,7 @@ func Apply(ctx context.Context, c *Client, p *Plan, o ApplyOptions) *Result {
 	if o.AgentTimeout == 0 {
 		o.AgentTimeout = 10 * time.Minute
 	}
-	res := &Result{}
+	res := &Result{VMSteps: map[string]time.Duration{}}
 	var mu sync.Mutex
 	done := func(st *Step, err error) {
 		mu.Lock()
@@ -86,16 +90,23 @@ func Apply(ctx context.Context, c *Client, p *Plan, o ApplyOptions) *Result {
 	}
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
+	vmStart := time.Now()
 	for _, st := range p.VMs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			done(st, runStep(ctx, c, st, o, res, &mu))
+			t0 := time.Now()
+			err := runStep(ctx, c, st, o, res, &mu)
+			mu.Lock()
+			res.VMSteps[st.Host] = time.Since(t0)
+			mu.Unlock()
+			done(st, err)
 		}()
 	}
 	wg.Wait()
+	res.VMPhase = time.Since(vmStart)
 	res.Elapsed, res.Calls = time.Since(start), c.Calls()-calls0
 	return res
 }

@@ -71,6 +71,15 @@ type Stats struct {
 	ByRoute map[string]int
 	// Tasks counts tasks started per type.
 	Tasks map[string]int
+	// Changes logs the accepted requests other than GET, in arrival order.
+	Changes []Request
+}
+
+// Request is one logged request.
+type Request struct {
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Params map[string]string `json:"params"`
 }
 
 // Sim is a simulated Proxmox VE cluster behind an HTTPS API.
@@ -215,6 +224,7 @@ func (s *Sim) Stats() Stats {
 	for k, v := range s.stats.ByRoute {
 		st.ByRoute[k] = v
 	}
+	st.Changes = append([]Request(nil), s.stats.Changes...)
 	st.Tasks = map[string]int{}
 	for k, v := range s.stats.Tasks {
 		st.Tasks[k] = v
@@ -380,6 +390,13 @@ func (s *Sim) serve(r *http.Request) (any, *apiError) {
 	p := params{vars: vars, form: form}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.Method != http.MethodGet {
+		logged := Request{Method: r.Method, Path: path, Params: map[string]string{}}
+		for k := range form {
+			logged.Params[k] = form.Get(k)
+		}
+		s.stats.Changes = append(s.stats.Changes, logged)
+	}
 	return h(s, p)
 }
 
