@@ -42,7 +42,18 @@ type env struct {
 	client  *bootstrap.Client
 	lab     *lab.Lab
 	root    string
+	url     string
 	reloads int
+}
+
+// setPoll makes a client that polls tasks and retries every d.
+func (e *env) setPoll(d time.Duration) {
+	c, err := bootstrap.NewClient(bootstrap.ClientConfig{URL: e.url, Token: token, Fingerprint: e.sim.Fingerprint(),
+		Backoff: d, PollInterval: d})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.client = c
 }
 
 func fastTasks() pvesim.Options {
@@ -57,14 +68,10 @@ func newEnv(t *testing.T, so pvesim.Options) *env {
 	so.Root = e.root
 	so.KnownImages = map[string]string{imgURL: sum("image")}
 	e.sim = pvesim.New(so)
-	u := e.sim.StartTLS()
+	e.url = e.sim.StartTLS()
 	t.Cleanup(e.sim.Close)
-	c, err := bootstrap.NewClient(bootstrap.ClientConfig{URL: u, Token: token, Fingerprint: e.sim.Fingerprint(),
-		Backoff: 2 * time.Millisecond, PollInterval: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = c
+	e.setPoll(2 * time.Millisecond)
+	var err error
 	e.lab, err = lab.Load("../fixtures/lab", lab.Options{})
 	if err != nil {
 		t.Fatal(err)

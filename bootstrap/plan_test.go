@@ -110,11 +110,13 @@ func key1(m, p string, params map[string]string) string {
 }
 
 // TestParallelCreation measures the VM phase with realistic task durations
-// (scaled to 1%): independent VMs must be built at the same time.
+// and the client's default 1s poll interval, both scaled to 1%:
+// independent VMs must be built at the same time.
 func TestParallelCreation(t *testing.T) {
 	so := pvesim.Options{}
 	so.Realistic(0.01)
 	e := newEnv(t, so)
+	e.setPoll(10 * time.Millisecond)
 	res := e.apply(e.plan("", false))
 	if res.Err() != nil {
 		t.Fatal(res.Err())
@@ -132,7 +134,8 @@ func TestParallelCreation(t *testing.T) {
 }
 
 // BenchmarkBootstrapSampleLab builds the sample lab against a fresh
-// simulator with realistic task durations scaled to 1%.
+// simulator with realistic task durations and the client's 1s poll
+// interval, both scaled to 1% (so requests/op is what a real run sends).
 func BenchmarkBootstrapSampleLab(b *testing.B) {
 	schema := pvesim.TestingSchema(b)
 	l, err := lab.Load("../fixtures/lab", lab.Options{})
@@ -145,7 +148,7 @@ func BenchmarkBootstrapSampleLab(b *testing.B) {
 		so.Realistic(0.01)
 		sim := pvesim.New(so)
 		u := sim.StartTLS()
-		c, err := bootstrap.NewClient(bootstrap.ClientConfig{URL: u, Token: token, Fingerprint: sim.Fingerprint(), PollInterval: 50 * time.Millisecond})
+		c, err := bootstrap.NewClient(bootstrap.ClientConfig{URL: u, Token: token, Fingerprint: sim.Fingerprint(), PollInterval: 10 * time.Millisecond})
 		if err != nil {
 			b.Fatal(err)
 		}
