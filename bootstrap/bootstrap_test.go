@@ -177,6 +177,7 @@ func TestFreshBootstrapThenNoChanges(t *testing.T) {
 	first := e.sim.Stats()
 	t.Logf("fresh bootstrap: %d requests, %d tasks, %s", first.Requests, sumTasks(first.Tasks), res.Elapsed)
 
+	e.sim.ResetStats()
 	again := e.plan("", false)
 	if !again.Empty() || len(again.Drift) != 0 || !strings.Contains(text(again), "no changes: 6 VMs") {
 		t.Fatalf("second run is not a no-op:\n%s", text(again))
@@ -188,6 +189,9 @@ func TestFreshBootstrapThenNoChanges(t *testing.T) {
 	e.noRejections()
 	if e.reloads != 1 {
 		t.Errorf("second run reloaded the network")
+	}
+	if st := e.sim.Stats(); len(st.Changes) != 0 || st.Requests != 9 {
+		t.Errorf("second run: %d requests (want 9 reads), changes %v", st.Requests, st.Changes)
 	}
 }
 

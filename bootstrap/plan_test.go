@@ -127,6 +127,9 @@ func TestParallelCreation(t *testing.T) {
 	}
 	t.Logf("6 VMs: VM phase %s wall, %s summed over VMs (serial); whole run %s, %d requests",
 		res.VMPhase.Round(time.Millisecond), serial.Round(time.Millisecond), res.Elapsed.Round(time.Millisecond), res.Calls)
+	for route, n := range e.sim.Stats().ByRoute {
+		t.Logf("  %4d %s", n, route)
+	}
 	if len(res.VMSteps) != 6 || res.VMPhase > serial/3 {
 		t.Fatalf("VMs were not built in parallel: wall %s vs serial %s", res.VMPhase, serial)
 	}
@@ -136,7 +139,12 @@ func TestParallelCreation(t *testing.T) {
 // BenchmarkBootstrapSampleLab builds the sample lab against a fresh
 // simulator with realistic task durations and the client's 1s poll
 // interval, both scaled to 1% (so requests/op is what a real run sends).
-func BenchmarkBootstrapSampleLab(b *testing.B) {
+func BenchmarkBootstrapSampleLab(b *testing.B) { benchLab(b, 8) }
+
+// BenchmarkBootstrapSampleLabSerial is the same with one VM at a time.
+func BenchmarkBootstrapSampleLabSerial(b *testing.B) { benchLab(b, 1) }
+
+func benchLab(b *testing.B, parallel int) {
 	schema := pvesim.TestingSchema(b)
 	l, err := lab.Load("../fixtures/lab", lab.Options{})
 	if err != nil {
@@ -157,7 +165,7 @@ func BenchmarkBootstrapSampleLab(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res := bootstrap.Apply(context.Background(), c, p, bootstrap.ApplyOptions{Root: so.Root})
+		res := bootstrap.Apply(context.Background(), c, p, bootstrap.ApplyOptions{Root: so.Root, Parallel: parallel})
 		if res.Err() != nil {
 			b.Fatal(res.Err())
 		}

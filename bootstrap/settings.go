@@ -120,9 +120,8 @@ func (s Settings) check() error {
 	if s.Repo == "" {
 		probs = append(probs, "the lab repo URL the agents pull is not set (bootstrap.repo in homelab.yaml, or --repo URL)")
 	}
-	if !strings.HasSuffix(s.ImageFile(), ".qcow2") && !strings.HasSuffix(s.ImageFile(), ".raw") &&
-		!strings.HasSuffix(s.ImageFile(), ".img") && !strings.HasSuffix(s.ImageFile(), ".vmdk") {
-		probs = append(probs, fmt.Sprintf("image %s: Proxmox imports only .qcow2, .raw, .img and .vmdk files", s.ImageFile()))
+	if ext := path.Ext(s.ImageFile()); ext != ".qcow2" && ext != ".raw" && ext != ".vmdk" {
+		probs = append(probs, fmt.Sprintf("image %s: Proxmox imports disk images named .qcow2, .raw or .vmdk", s.ImageFile()))
 	}
 	if len(probs) > 0 {
 		return fmt.Errorf("bootstrap settings: %s", strings.Join(probs, "; "))

@@ -204,7 +204,7 @@ func (s *Schema) Match(path string) (tmpl string, vars map[string]string, ok boo
 func (s *Schema) Lookup(method, path string) (*Method, map[string]string, error) {
 	tmpl, vars, ok := s.Match(path)
 	if !ok {
-		return nil, nil, fmt.Errorf("no such path %s", path)
+		return nil, nil, fmt.Errorf("Method '%s %s' not implemented", method, path)
 	}
 	m := s.Methods[method+" "+tmpl]
 	if m == nil {

@@ -189,7 +189,7 @@ func (s *Sim) sortedVolumes(node, storage string) []*Volume {
 	return out
 }
 
-var importNameRe = regexp.MustCompile(`\.(qcow2|raw|vmdk|img|ova)$`)
+var importNameRe = regexp.MustCompile(`\.(qcow2|raw|vmdk|ova)$`)
 
 func downloadURL(s *Sim, p params) (any, *apiError) {
 	n, err := s.node(p)
