@@ -26,6 +26,7 @@ type Live struct {
 // LiveVM is one VM of the cluster.
 type LiveVM struct {
 	VMID         int
+	Type         string // qemu or lxc
 	Node, Status string
 	Name         string
 	Config       map[string]string
@@ -65,7 +66,7 @@ func Observe(ctx context.Context, c *Client, s Settings, specs []*VMSpec) (*Live
 	}
 	for _, r := range res {
 		if r.Type == "qemu" || r.Type == "lxc" {
-			live.VMs[r.VMID] = &LiveVM{VMID: r.VMID, Node: r.Node, Status: r.Status, Name: r.Name}
+			live.VMs[r.VMID] = &LiveVM{VMID: r.VMID, Type: r.Type, Node: r.Node, Status: r.Status, Name: r.Name}
 		}
 	}
 	nodes := map[string]bool{}
@@ -75,7 +76,7 @@ func Observe(ctx context.Context, c *Client, s Settings, specs []*VMSpec) (*Live
 		if lv == nil {
 			continue
 		}
-		if live.VMs[v.VMID].Config == nil && lv.Node != "" {
+		if lv.Type == "qemu" && lv.Config == nil {
 			cfg, err := vmConfig(ctx, c, lv.Node, v.VMID)
 			if err != nil {
 				return nil, err

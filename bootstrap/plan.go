@@ -188,6 +188,16 @@ func (p *Plan) network(loc *Local) {
 		p.Manual = append(p.Manual, fmt.Sprintf("on every node: write %s as below and run `ifreload -a` (or run bootstrap on the node):\n%s", InterfacesFile, indent(want)))
 		return
 	}
+	if main, err := os.ReadFile(filepath.Join(loc.Root, "/etc/network/interfaces")); err == nil {
+		if regexp.MustCompile(`(?m)^\s*iface\s+` + regexp.QuoteMeta(p.Settings.Bridge) + `\s`).Match(main) {
+			p.Manual = append(p.Manual, fmt.Sprintf("%s is already defined in /etc/network/interfaces: bootstrap leaves the network alone; make sure it has %s and NAT for %s",
+				p.Settings.Bridge, p.Settings.Gateway, p.Settings.CIDR))
+			return
+		}
+		if !regexp.MustCompile(`(?m)^\s*source(-directory)?\s+/etc/network/interfaces\.d`).Match(main) {
+			p.Manual = append(p.Manual, "add `source /etc/network/interfaces.d/*` to /etc/network/interfaces, or the lab bridge is not brought up")
+		}
+	}
 	if got, err := os.ReadFile(filepath.Join(loc.Root, InterfacesFile)); err == nil && bytes.Equal(got, want) {
 		return
 	}

@@ -327,3 +327,19 @@ func TestDataDiskGrowsWithYes(t *testing.T) {
 	}
 	e.noRejections()
 }
+
+func TestNetworkFileRespectsTheNode(t *testing.T) {
+	e := newEnv(t, fastTasks())
+	os.MkdirAll(filepath.Join(e.root, "etc/network"), 0o755)
+	main := filepath.Join(e.root, "etc/network/interfaces")
+	os.WriteFile(main, []byte("auto lo\niface lo inet loopback\n\nauto vmbr0\niface vmbr0 inet static\n\taddress 10.0.0.2/24\n"), 0o644)
+	p := e.plan("", false)
+	if !strings.Contains(text(p), "add `source /etc/network/interfaces.d/*`") || p.Setup[0].Kind != "network" {
+		t.Errorf("no hint about sourcing interfaces.d:\n%s", text(p))
+	}
+	os.WriteFile(main, []byte("auto vmbr1\niface vmbr1 inet static\n\taddress 192.168.100.1/24\nsource /etc/network/interfaces.d/*\n"), 0o644)
+	p = e.plan("", false)
+	if p.Setup[0].Kind == "network" || !strings.Contains(text(p), "vmbr1 is already defined in /etc/network/interfaces") {
+		t.Errorf("an existing vmbr1 was not left alone:\n%s", text(p))
+	}
+}
