@@ -175,7 +175,7 @@ func TestFreshBootstrapThenNoChanges(t *testing.T) {
 		}
 	}
 	first := e.sim.Stats()
-	t.Logf("fresh bootstrap: %d requests, %d tasks, %s", first.Requests, sumTasks(first.Tasks), res.Elapsed)
+	t.Logf("fresh bootstrap: %d requests, %d tasks, %s; named formats not checked: %v", first.Requests, sumTasks(first.Tasks), res.Elapsed, pvesim.UncheckedFormats())
 
 	e.sim.ResetStats()
 	again := e.plan("", false)
