@@ -291,10 +291,13 @@ func createStep(s Settings, v *VMSpec) *Step {
 // settings; the data disk (scsi1) stays attached throughout.
 func replaceStep(s Settings, v *VMSpec, lv *LiveVM) (*Step, error) {
 	data := propString(lv.Config["scsi1"], "file")["file"]
-	if data == "" {
-		return nil, fmt.Errorf("--replace %s: VM %d has no data disk at scsi1; nothing to keep", v.Host, v.VMID)
-	}
 	set := v.settings(s)
+	if data == "" {
+		if data = detachedData(lv); data == "" {
+			return nil, fmt.Errorf("--replace %s: VM %d has no data disk at scsi1 (nor a single detached one); nothing to keep", v.Host, v.VMID)
+		}
+		set["scsi1"] = data + ",iothread=1,discard=on"
+	}
 	set["scsi0"] = v.osDisk(s)
 	set["net0"] = wantNet(s, lv.Config["net0"])
 	var acts []Action
@@ -313,6 +316,21 @@ func replaceStep(s Settings, v *VMSpec, lv *LiveVM) (*Step, error) {
 	return &Step{Kind: "replace", Host: v.Host,
 		Summary: fmt.Sprintf("replace %s: VM %d gets a fresh OS disk from %s; data disk %s stays attached", v.Host, v.VMID, s.ImageFile(), data),
 		Actions: acts}, nil
+}
+
+// detachedData is the volume of a data disk that was detached from scsi1
+// and sits in the config as the VM's only unusedN entry, or "".
+func detachedData(lv *LiveVM) string {
+	var found []string
+	for k, v := range lv.Config {
+		if strings.HasPrefix(k, "unused") {
+			found = append(found, v)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
 }
 
 // wantNet is net0 as wanted, keeping the VM's MAC address.
@@ -355,6 +373,12 @@ func diff(s Settings, v *VMSpec, lv *LiveVM) []Drift {
 	}
 	for _, d := range []struct{ key, size string }{{"scsi0", v.Disk}, {"scsi1", v.Data}} {
 		cur := lv.Config[d.key]
+		if cur == "" && d.key == "scsi1" {
+			if vol := detachedData(lv); vol != "" {
+				out = append(out, Drift{Host: v.Host, VMID: v.VMID, Key: "scsi1", Want: "re-attach " + vol, Got: "detached", Live: true})
+				continue
+			}
+		}
 		if cur == "" {
 			add(d.key, d.size, "(no disk)")
 			continue
@@ -415,6 +439,10 @@ func repairStep(s Settings, v *VMSpec, lv *LiveVM, drift []Drift, yes bool) *Ste
 			case "net0":
 				set["net0"] = wantNet(s, lv.Config["net0"])
 			case "scsi0", "scsi1":
+				if vol, ok := strings.CutPrefix(d.Want, "re-attach "); ok {
+					set["scsi1"] = vol + ",iothread=1,discard=on"
+					break
+				}
 				if lv.Config[d.Key] == "" {
 					continue
 				}

@@ -343,3 +343,30 @@ func TestNetworkFileRespectsTheNode(t *testing.T) {
 		t.Errorf("an existing vmbr1 was not left alone:\n%s", text(p))
 	}
 }
+
+func TestDetachedDataDiskIsReattached(t *testing.T) {
+	e := newEnv(t, fastTasks())
+	e.bootstrap()
+	data := strings.Split(e.sim.VM(110).Config["scsi1"], ",")[0]
+	if err := e.client.Do(context.Background(), "PUT", "/nodes/pve/qemu/110/config", map[string][]string{"delete": {"scsi1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.sim.VM(110).Config; c["unused0"] != data || c["scsi1"] != "" {
+		t.Fatalf("detaching did not leave unused0: %v", c)
+	}
+	p := e.plan("", false)
+	if len(p.Drift) != 1 || p.Drift[0].Want != "re-attach "+data || !p.Drift[0].Live {
+		t.Fatalf("plan:\n%s", text(p))
+	}
+	if res := e.apply(e.plan("", true)); res.Err() != nil {
+		t.Fatal(res.Err())
+	}
+	c := e.sim.VM(110).Config
+	if !strings.HasPrefix(c["scsi1"], data+",") || c["unused0"] != "" {
+		t.Fatalf("after --yes: scsi1=%q unused0=%q", c["scsi1"], c["unused0"])
+	}
+	if p := e.plan("", false); !p.Empty() || len(p.Drift) != 0 {
+		t.Errorf("not in order:\n%s", text(p))
+	}
+	e.noRejections()
+}
