@@ -28,14 +28,34 @@ func main() {
 	nodes := flag.String("nodes", "pve", "comma-separated node names")
 	token := flag.String("token", "", "the accepted API token USER@REALM!ID=SECRET (default: a random one)")
 	scale := flag.Float64("scale", 0.1, "task durations as a fraction of a real node's (1 = realistic)")
+	var inj injections
+	flag.Func("fail-task", "make the next task TYPE[:ID] fail with EXIT (TYPE[:ID]=EXIT; repeatable)", inj.failTask)
+	flag.IntVar(&inj.locks, "lock-timeouts", 0, "answer the next N VM changes with a config-lock timeout")
+	flag.IntVar(&inj.errors, "server-errors", 0, "answer the next N requests with 503")
 	flag.Parse()
-	if err := run(*listen, *apidoc, *root, *nodes, *token, *scale); err != nil {
+	if err := run(*listen, *apidoc, *root, *nodes, *token, *scale, inj); err != nil {
 		fmt.Fprintln(os.Stderr, "pvesim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, apidoc, root, nodes, token string, scale float64) error {
+// injections are failures to inject, from the flags.
+type injections struct {
+	tasks         [][3]string
+	locks, errors int
+}
+
+func (in *injections) failTask(v string) error {
+	what, exit, ok := strings.Cut(v, "=")
+	if !ok || what == "" || exit == "" {
+		return fmt.Errorf("want TYPE[:ID]=EXIT, e.g. qmcreate:111=storage full")
+	}
+	typ, id, _ := strings.Cut(what, ":")
+	in.tasks = append(in.tasks, [3]string{typ, id, exit})
+	return nil
+}
+
+func run(listen, apidoc, root, nodes, token string, scale float64, inj injections) error {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return err
@@ -66,6 +86,11 @@ func run(listen, apidoc, root, nodes, token string, scale float64) error {
 	opts := pvesim.Options{Schema: schema, Nodes: names, Token: token, Root: root, BridgesFromFiles: true}
 	opts.Realistic(scale)
 	sim := pvesim.New(opts)
+	for _, f := range inj.tasks {
+		sim.FailNextTask(f[0], f[1], f[2])
+	}
+	sim.LockTimeouts(inj.locks)
+	sim.ServerErrors(inj.errors, 503, "/")
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
