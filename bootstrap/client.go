@@ -46,7 +46,8 @@ type ClientConfig struct {
 	// One of them is required.
 	Fingerprint, CAFile string
 	// Retries is how many times a 5xx answer (config lock timeouts
-	// included) is retried; Backoff is the first wait, doubled each time.
+	// included) is retried (default 6, negative: never); Backoff is the
+	// first wait (default 500ms), doubled each time.
 	Retries int
 	Backoff time.Duration
 	// PollInterval is how often tasks and the guest agent are polled.
