@@ -37,7 +37,12 @@ func TestDryRunJSONPassesSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := offlinePlan(t, l)
+	o := override()
+	o.Nameserver = "192.168.100.2"
+	p, err := bootstrap.PlanLab(context.Background(), l, bootstrap.Options{Override: o})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	if err := p.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
@@ -70,6 +75,9 @@ func TestDryRunJSONPassesSchema(t *testing.T) {
 	}
 	if calls[2].Method != "POST" || calls[2].Path != "/nodes/pve/qemu" {
 		t.Errorf("third call is %s %s, want POST /nodes/pve/qemu", calls[2].Method, calls[2].Path)
+	}
+	if c := calls[2].Params; c["nameserver"] != "192.168.100.2" || c["searchdomain"] != "home.example" {
+		t.Errorf("DNS settings: %v", c)
 	}
 }
 

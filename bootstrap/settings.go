@@ -41,8 +41,11 @@ type Settings struct {
 	Bridge       string // the lab bridge
 	Uplink       string // the NAT's way out
 	User         string // cloud-init user
-	SSHKeys      []string
-	ImageURL     string
+	// Nameserver is the guests' DNS server; unset, Proxmox gives them the
+	// node's resolv.conf settings.
+	Nameserver string
+	SSHKeys    []string
+	ImageURL   string
 	// ImageChecksum is "sha256:HEX" or "sha512:HEX"; empty means "read
 	// SHA512SUMS beside ImageURL".
 	ImageChecksum string
@@ -72,6 +75,9 @@ func SettingsFor(l *lab.Lab, override Settings) Settings {
 		set(&s.User, b.User)
 		set(&s.Repo, b.Repo)
 		set(&s.Branch, b.Branch)
+		if b.Nameserver.IsValid() {
+			s.Nameserver = b.Nameserver.String()
+		}
 		if b.Image != nil {
 			set(&s.ImageURL, b.Image.URL)
 			s.ImageChecksum = b.Image.Checksum
@@ -90,6 +96,7 @@ func SettingsFor(l *lab.Lab, override Settings) Settings {
 		{&s.Node, o.Node}, {&s.Storage, o.Storage}, {&s.ImageStorage, o.ImageStorage}, {&s.Bridge, o.Bridge},
 		{&s.Uplink, o.Uplink}, {&s.User, o.User}, {&s.ImageURL, o.ImageURL}, {&s.ImageChecksum, o.ImageChecksum},
 		{&s.AgentURL, o.AgentURL}, {&s.AgentChecksum, o.AgentChecksum}, {&s.Repo, o.Repo}, {&s.Branch, o.Branch},
+		{&s.Nameserver, o.Nameserver},
 	} {
 		set(p.dst, p.v)
 	}

@@ -184,7 +184,10 @@ func (v *VMSpec) settings(s Settings) map[string]string {
 		"serial0":   "socket",
 		"vga":       "serial0",
 	}
-	if s.Domain != "" {
+	// Proxmox hands the guests the node's DNS settings only when neither
+	// nameserver nor searchdomain is set, so both or neither.
+	if s.Nameserver != "" {
+		p["nameserver"] = s.Nameserver
 		p["searchdomain"] = s.Domain
 	}
 	if len(s.SSHKeys) > 0 {

@@ -19,6 +19,7 @@ func TestBootstrapSection(t *testing.T) {
   bridge: vmbr1
   uplink: vmbr0
   user: admin
+  nameserver: 192.168.100.2
   ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx+/9Kq0= admin@laptop"]
   image: {url: "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.qcow2", checksum: "sha512:` + strings.Repeat("ab", 64) + `"}
   agent: {url: "https://releases.example/homelab-agent", checksum: "sha256:` + strings.Repeat("cd", 32) + `"}

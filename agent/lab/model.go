@@ -138,6 +138,8 @@ type Bootstrap struct {
 	Agent           *Download `yaml:"agent"`
 	User            string    `yaml:"user"`
 	UserPos         Pos       `yaml:"-"`
+	Nameserver      IP        `yaml:"nameserver"`
+	NameserverPos   Pos       `yaml:"-"`
 	SSHKeys         []string  `yaml:"ssh_keys"`
 	SSHKeysPos      Pos       `yaml:"-"`
 	Repo            string    `yaml:"repo"`
