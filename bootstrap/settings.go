@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -118,6 +119,11 @@ func (s Settings) ImageFile() string { return path.Base(s.ImageURL) }
 // ImageVolume is the image's volume ID once downloaded.
 func (s Settings) ImageVolume() string { return s.ImageStorage + ":import/" + s.ImageFile() }
 
+var (
+	imageSumRe = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+	agentSumRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
 // check reports settings that make a plan impossible.
 func (s Settings) check() error {
 	var probs []string
@@ -126,6 +132,12 @@ func (s Settings) check() error {
 	}
 	if s.Repo == "" {
 		probs = append(probs, "the lab repo URL the agents pull is not set (bootstrap.repo in homelab.yaml, or --repo URL)")
+	}
+	if s.ImageChecksum != "" && !imageSumRe.MatchString(s.ImageChecksum) {
+		probs = append(probs, fmt.Sprintf("image checksum %q: want sha256:HEX or sha512:HEX", s.ImageChecksum))
+	}
+	if s.AgentChecksum != "" && !agentSumRe.MatchString(s.AgentChecksum) {
+		probs = append(probs, fmt.Sprintf("agent checksum %q: want sha256:HEX (64 lower-case hex digits)", s.AgentChecksum))
 	}
 	if ext := path.Ext(s.ImageFile()); ext != ".qcow2" && ext != ".raw" && ext != ".vmdk" {
 		probs = append(probs, fmt.Sprintf("image %s: Proxmox imports disk images named .qcow2, .raw or .vmdk", s.ImageFile()))

@@ -101,7 +101,7 @@ func runBootstrap(c *cobra.Command, f *bootstrapFlags) error {
 		Node: f.node, AgentURL: f.agentURL, ImageURL: f.imageURL, ImageChecksum: f.imageChecksum,
 	}, PlanOptions: bootstrap.PlanOptions{Local: local, Yes: f.yes, Replace: f.replace}}
 	if f.agentSHA256 != "" {
-		o.Override.AgentChecksum = "sha256:" + strings.TrimPrefix(f.agentSHA256, "sha256:")
+		o.Override.AgentChecksum = "sha256:" + strings.ToLower(strings.TrimPrefix(f.agentSHA256, "sha256:"))
 	}
 	if f.labURL != "" {
 		o.Override.Repo = f.labURL
