@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/bootstrap"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -129,5 +130,51 @@ func TestClientPinningAndToken(t *testing.T) {
 	var ae *bootstrap.APIError
 	if err := c.Do(ctx, "GET", "/version", nil, nil); !errors.As(err, &ae) || ae.Status != 401 || c.Retries() != 0 {
 		t.Errorf("wrong token: %v", err)
+	}
+}
+
+// TestFirstbootFormatsOnlyEmptyDisks runs the first-boot script's format
+// guard for real on a disk image file: an empty disk is formatted and
+// labelled, a disk that carries a filesystem (with a file on it) is kept.
+func TestFirstbootFormatsOnlyEmptyDisks(t *testing.T) {
+	for _, tool := range []string{"blkid", "mkfs.ext4", "debugfs"} {
+		testreq.Tool(t, tool)
+	}
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "data.img")
+	if err := os.WriteFile(disk, make([]byte, 16<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := vendorInput()
+	in.DataDevice = disk
+	script := bootstrap.FirstbootScript(in)
+	start, end := strings.Index(script, "rc=0\n"), strings.Index(script, "esac\n")
+	if start < 0 || end < start {
+		t.Fatalf("no format guard in:\n%s", script)
+	}
+	guard := "set -eu\ndev=" + "'" + disk + "'" + " label='" + bootstrap.DataLabel + "'\n" + script[start:end+len("esac\n")]
+	run := func() string {
+		out, err := exec.Command("sh", "-c", guard).CombinedOutput()
+		if err != nil {
+			t.Fatalf("guard: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	run()
+	label, _ := exec.Command("blkid", "-p", "-o", "value", "-s", "LABEL", disk).Output()
+	if strings.TrimSpace(string(label)) != bootstrap.DataLabel {
+		t.Fatalf("empty disk not formatted with label %s: %q", bootstrap.DataLabel, label)
+	}
+	marker := filepath.Join(dir, "marker")
+	os.WriteFile(marker, []byte("precious data\n"), 0o644)
+	if out, err := exec.Command("debugfs", "-w", "-R", "write "+marker+" marker", disk).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs write: %v\n%s", err, out)
+	}
+	if out := run(); !strings.Contains(out, "already carries data; not formatting") {
+		t.Errorf("second run: %s", out)
+	}
+	got, err := exec.Command("debugfs", "-R", "cat marker", disk).Output()
+	if err != nil || string(got) != "precious data\n" {
+		t.Fatalf("data lost after the second run: %q %v", got, err)
 	}
 }
