@@ -6,12 +6,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/bootstrap/pvesim"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 // TestBootstrapCommand runs the command against the simulator, on a
@@ -73,5 +75,31 @@ func TestBootstrapOffline(t *testing.T) {
 	var calls []struct{ Method, Path string }
 	if err := json.Unmarshal(out.Bytes(), &calls); err != nil || len(calls) != 20 || calls[2].Path != "/nodes/pve/qemu" {
 		t.Fatalf("offline plan: %v\n%s", err, out.String())
+	}
+}
+
+// TestBootstrapFromGitURL clones the lab repo given as a URL and plans it.
+func TestBootstrapFromGitURL(t *testing.T) {
+	git := testreq.Tool(t, "git")
+	src := t.TempDir()
+	for _, f := range []string{"homelab.yaml", "apps/whoami/compose.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../../fixtures/lab", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755)
+		os.WriteFile(filepath.Join(src, f), data, 0o644)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "lab"}} {
+		if out, err := exec.Command(git, append([]string{"-C", src}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	var out bytes.Buffer
+	r := newRoot(&out, &out)
+	r.SetArgs([]string{"bootstrap", "--repo", "file://" + src, "--offline", "--root", t.TempDir(),
+		"--agent-url", "https://releases.example/homelab-agent", "--agent-sha256", strings.Repeat("0a", 32)})
+	if err := r.Execute(); err != nil || !strings.Contains(out.String(), "create:  create dns1: VM 102 on pve") {
+		t.Fatalf("%v\n%s", err, out.String())
 	}
 }
