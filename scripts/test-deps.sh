@@ -21,6 +21,9 @@ if ! bind_ok; then need_pkgs+=(bind9 bind9-utils bind9-dnsutils); fi
 have ip || need_pkgs+=(iproute2)
 have nft || need_pkgs+=(nftables)
 have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server openssh-client)
+# bootstrap's first-boot script is tested on a disk image: blkid, mkfs.ext4, debugfs.
+have blkid || [ -x /usr/sbin/blkid ] || need_pkgs+=(util-linux)
+have debugfs || [ -x /usr/sbin/debugfs ] || need_pkgs+=(e2fsprogs)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -36,6 +36,9 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	checkHosts(l, topPos, opts, errs)
 	checkBackup(l, errs)
 	checkApps(l, errs)
+	if l.Bootstrap != nil {
+		checkBootstrap(l.Bootstrap, errs)
+	}
 	if l.Proxy.ACMEEmail != "" && !emailRe.MatchString(l.Proxy.ACMEEmail) {
 		errs.At(l.Proxy.ACMEEmailPos, "invalid acme_email %q", l.Proxy.ACMEEmail)
 	}
@@ -292,4 +295,69 @@ func scanSecrets(n *yaml.Node, errs *Errors) []SecretRef {
 	}
 	walk(n)
 	return refs
+}
+
+var (
+	storageIDRe = regexp.MustCompile(`^[a-z][a-z0-9\-_.]*[a-z0-9]$`)
+	bridgeRe    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.]{1,14}$`)
+	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	checksumRe  = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+	sshKeyRe    = regexp.MustCompile(`^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$`)
+)
+
+func checkBootstrap(b *Bootstrap, errs *Errors) {
+	if b.Node != "" && !labelRe.MatchString(b.Node) {
+		errs.At(b.NodePos, "invalid node name %q", b.Node)
+	}
+	for _, s := range []struct {
+		v   string
+		p   Pos
+		key string
+	}{{b.Storage, b.StoragePos, "storage"}, {b.ImageStorage, b.ImageStoragePos, "image_storage"}} {
+		if s.v != "" && !storageIDRe.MatchString(s.v) {
+			errs.At(s.p, "invalid %s %q: want a Proxmox storage ID such as local-lvm", s.key, s.v)
+		}
+	}
+	for _, s := range []struct {
+		v   string
+		p   Pos
+		key string
+	}{{b.Bridge, b.BridgePos, "bridge"}, {b.Uplink, b.UplinkPos, "uplink"}} {
+		if s.v != "" && !bridgeRe.MatchString(s.v) {
+			errs.At(s.p, "invalid %s %q: want an interface name such as vmbr1", s.key, s.v)
+		}
+	}
+	if b.Bridge != "" && b.Bridge == b.Uplink {
+		errs.At(b.BridgePos, "bridge and uplink are both %q", b.Bridge)
+	}
+	if b.User != "" && !userRe.MatchString(b.User) {
+		errs.At(b.UserPos, "invalid user %q: want a lower-case login name", b.User)
+	}
+	for i, k := range b.SSHKeys {
+		if !sshKeyRe.MatchString(strings.TrimSpace(k)) {
+			errs.At(b.SSHKeysPos, "ssh_keys[%d] is not an OpenSSH public key (type base64 [comment])", i)
+		}
+	}
+	for _, d := range []struct {
+		d   *Download
+		key string
+	}{{b.Image, "image"}, {b.Agent, "agent"}} {
+		if d.d == nil {
+			continue
+		}
+		if d.d.URLPos == (Pos{}) {
+			errs.At(d.d.Pos, "bootstrap.%s: missing required key %q", d.key, "url")
+		} else if !strings.HasPrefix(d.d.URL, "https://") && !strings.HasPrefix(d.d.URL, "http://") {
+			errs.At(d.d.URLPos, "bootstrap.%s.url must be an http or https URL", d.key)
+		}
+		if d.d.Checksum != "" && !checksumRe.MatchString(d.d.Checksum) {
+			errs.At(d.d.ChecksumPos, "invalid checksum %q: want sha256:HEX or sha512:HEX (lower-case)", d.d.Checksum)
+		}
+	}
+	if b.Agent != nil && b.Agent.Checksum != "" && !strings.HasPrefix(b.Agent.Checksum, "sha256:") {
+		errs.At(b.Agent.ChecksumPos, "bootstrap.agent.checksum must be sha256:HEX")
+	}
+	if b.Repo != "" && strings.ContainsAny(b.Repo, " \t\n") {
+		errs.At(b.RepoPos, "invalid repo URL %q", b.Repo)
+	}
 }

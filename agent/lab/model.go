@@ -25,6 +25,9 @@ type Lab struct {
 	Hosts      Hosts   `yaml:"hosts"`
 	HostsPos   Pos     `yaml:"-"`
 	Apps       []*App  `yaml:"apps"`
+	// Bootstrap tells `homelab-agent bootstrap` how to build the lab on Proxmox.
+	Bootstrap    *Bootstrap `yaml:"bootstrap"`
+	BootstrapPos Pos        `yaml:"-"`
 
 	// Dir is the lab repo's folder on disk.
 	Dir string `yaml:"-"`
@@ -115,6 +118,43 @@ type VM struct {
 	DataDisk    string `yaml:"data_disk"`
 	DataDiskPos Pos    `yaml:"-"`
 	Storage     string `yaml:"storage"`
+	Pos         Pos    `yaml:"-"`
+}
+
+// Bootstrap is the lab-wide Proxmox settings of `homelab-agent bootstrap`;
+// every key is optional (docs/bootstrap.md lists the defaults).
+type Bootstrap struct {
+	Node            string    `yaml:"node"`
+	NodePos         Pos       `yaml:"-"`
+	Storage         string    `yaml:"storage"`
+	StoragePos      Pos       `yaml:"-"`
+	ImageStorage    string    `yaml:"image_storage"`
+	ImageStoragePos Pos       `yaml:"-"`
+	Bridge          string    `yaml:"bridge"`
+	BridgePos       Pos       `yaml:"-"`
+	Uplink          string    `yaml:"uplink"`
+	UplinkPos       Pos       `yaml:"-"`
+	Image           *Download `yaml:"image"`
+	Agent           *Download `yaml:"agent"`
+	User            string    `yaml:"user"`
+	UserPos         Pos       `yaml:"-"`
+	Nameserver      IP        `yaml:"nameserver"`
+	NameserverPos   Pos       `yaml:"-"`
+	SSHKeys         []string  `yaml:"ssh_keys"`
+	SSHKeysPos      Pos       `yaml:"-"`
+	Repo            string    `yaml:"repo"`
+	RepoPos         Pos       `yaml:"-"`
+	Branch          string    `yaml:"branch"`
+	BranchPos       Pos       `yaml:"-"`
+}
+
+// Download is a file fetched by URL and checked against its checksum,
+// written "sha256:HEX" or "sha512:HEX".
+type Download struct {
+	URL         string `yaml:"url"`
+	URLPos      Pos    `yaml:"-"`
+	Checksum    string `yaml:"checksum"`
+	ChecksumPos Pos    `yaml:"-"`
 	Pos         Pos    `yaml:"-"`
 }
 

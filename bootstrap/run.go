@@ -1,0 +1,38 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+)
+
+// Options are one bootstrap run's inputs besides the lab.
+type Options struct {
+	// Override wins over the lab's bootstrap: section.
+	Override Settings
+	// Client talks to the API; nil plans offline against an empty node.
+	Client *Client
+	PlanOptions
+}
+
+// PlanLab reads the cluster (unless offline) and plans the lab.
+func PlanLab(ctx context.Context, l *lab.Lab, o Options) (*Plan, error) {
+	s := SettingsFor(l, o.Override)
+	specs, skipped, err := Specs(l, s)
+	if err != nil {
+		return nil, err
+	}
+	var live *Live
+	if o.Client == nil {
+		live = OfflineLive(s)
+	} else if live, err = Observe(ctx, o.Client, s, specs); err != nil {
+		return nil, fmt.Errorf("reading the cluster: %w", err)
+	}
+	p, err := MakePlan(s, specs, live, o.PlanOptions)
+	if err != nil {
+		return nil, err
+	}
+	p.Skipped = skipped
+	return p, nil
+}

@@ -1,0 +1,157 @@
+package bootstrap
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Guest-side defaults of the vendor snippet.
+const (
+	// DefaultDataDevice is how a Proxmox virtio-scsi disk at scsi1 appears
+	// in the guest.
+	DefaultDataDevice = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_drive-scsi1"
+	DataLabel         = "homelab-data"
+	DataDir           = "/srv/data"
+	AgentConfigPath   = "/etc/homelab-agent/agent.yaml"
+	AgentBinary       = "/usr/local/bin/homelab-agent"
+	FirstbootPath     = "/usr/local/lib/homelab-agent/firstboot.sh"
+	UnitPath          = "/etc/systemd/system/homelab-agent.service"
+)
+
+// VendorInput is what a host's cloud-init vendor data is made of.
+type VendorInput struct {
+	Host   string // the host's name in homelab.yaml
+	Repo   string // the lab repo URL the agent pulls
+	Branch string
+	// AgentURL serves the homelab-agent binary (http, https or file);
+	// AgentSHA256 is its lower-case hex sha256.
+	AgentURL, AgentSHA256 string
+	// DataDevice is the data disk (default DefaultDataDevice); tests point
+	// it at a loop device.
+	DataDevice string
+	// Interval is the agent's poll interval (default 60s).
+	Interval string
+}
+
+// VendorData renders a host's cloud-init vendor data: a #cloud-config that
+// installs qemu-guest-agent and curl, writes /etc/homelab-agent/agent.yaml
+// and the agent's systemd unit, and runs a first-boot script that formats
+// the data disk only when it carries nothing (blkid -p finds no signature,
+// so a re-attached disk keeps its data), mounts it by label at /srv/data,
+// downloads the agent checked against its sha256 and enables the unit.
+// It is pure: the same input gives the same bytes.
+func VendorData(in VendorInput) []byte {
+	if in.DataDevice == "" {
+		in.DataDevice = DefaultDataDevice
+	}
+	if in.Interval == "" {
+		in.Interval = "60s"
+	}
+	if in.Branch == "" {
+		in.Branch = DefaultBranch
+	}
+	agentYAML, _ := yaml.Marshal(struct {
+		Repo     string `yaml:"repo"`
+		Branch   string `yaml:"branch"`
+		Host     string `yaml:"host"`
+		Interval string `yaml:"interval"`
+	}{in.Repo, in.Branch, in.Host, in.Interval})
+	type file struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	}
+	doc := struct {
+		PackageUpdate bool       `yaml:"package_update"`
+		Packages      []string   `yaml:"packages"`
+		WriteFiles    []file     `yaml:"write_files"`
+		RunCmd        [][]string `yaml:"runcmd"`
+	}{
+		PackageUpdate: true,
+		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates"},
+		WriteFiles: []file{
+			{AgentConfigPath, "0644", string(agentYAML)},
+			{UnitPath, "0644", unit},
+			{FirstbootPath, "0755", FirstbootScript(in)},
+		},
+		RunCmd: [][]string{
+			{"systemctl", "enable", "--now", "qemu-guest-agent"},
+			{FirstbootPath},
+		},
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "#cloud-config\n# homelab-agent vendor data for host %s, written by homelab-agent bootstrap.\n", in.Host)
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	enc.Encode(doc)
+	enc.Close()
+	return b.Bytes()
+}
+
+const unit = `[Unit]
+Description=homelab-agent: converge this VM from the lab repo
+Wants=network-online.target
+After=network-online.target
+RequiresMountsFor=/srv/data
+
+[Service]
+Type=notify
+ExecStart=/usr/local/bin/homelab-agent run --config /etc/homelab-agent/agent.yaml
+Restart=on-failure
+RestartSec=10s
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// FirstbootScript is the shell script the vendor data runs once the
+// packages are in: data disk, then agent. Running it again changes nothing.
+func FirstbootScript(in VendorInput) string {
+	if in.DataDevice == "" {
+		in.DataDevice = DefaultDataDevice
+	}
+	r := strings.NewReplacer(
+		"@DEV@", shq(in.DataDevice), "@LABEL@", shq(DataLabel), "@MNT@", shq(DataDir),
+		"@URL@", shq(in.AgentURL), "@SHA@", shq(in.AgentSHA256), "@BIN@", shq(AgentBinary),
+	)
+	return r.Replace(firstboot)
+}
+
+const firstboot = `#!/bin/sh
+# homelab-agent first boot: data disk, then the agent. Safe to run again.
+set -eu
+dev=@DEV@ label=@LABEL@ mnt=@MNT@
+
+i=0
+while [ ! -b "$dev" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 120 ]; then echo "firstboot: data disk $dev did not appear" >&2; exit 1; fi
+  sleep 1
+done
+# Format only a disk that carries nothing: blkid -p exits 2 when it finds no
+# filesystem, partition table or RAID signature. A re-attached disk is kept.
+rc=0
+blkid -p "$dev" >/dev/null 2>&1 || rc=$?
+case $rc in
+0) echo "firstboot: $dev already carries data; not formatting" ;;
+2) mkfs.ext4 -q -L "$label" "$dev" ;;
+*) echo "firstboot: blkid -p $dev failed with status $rc; not formatting" >&2; exit 1 ;;
+esac
+mkdir -p "$mnt"
+grep -q "^LABEL=$label " /etc/fstab || echo "LABEL=$label $mnt ext4 defaults,nofail 0 2" >>/etc/fstab
+mountpoint -q "$mnt" || mount "$mnt"
+
+tmp=$(mktemp)
+curl -fsSL --retry 10 --retry-connrefused -o "$tmp" @URL@
+echo @SHA@"  $tmp" | sha256sum -c --quiet -
+install -m 0755 "$tmp" @BIN@
+rm -f "$tmp"
+systemctl daemon-reload
+systemctl enable --now homelab-agent.service
+`
+
+// shq quotes a string for the shell.
+func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
