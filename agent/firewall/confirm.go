@@ -78,14 +78,25 @@ func (e *RejectedError) Error() string {
 
 func (e *RejectedError) Unwrap() error { return e.Err }
 
-// confirm calls the probe until it succeeds or the timeout passes.
+// confirm calls the probe until it succeeds or the timeout passes. A
+// probe that ignores its context cannot hold the rollback back.
 func confirm(ctx context.Context, c Confirm) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	var err error
 	for {
-		err := c.Probe(ctx)
-		if err == nil {
-			return nil
+		res := make(chan error, 1)
+		go func() { res <- c.Probe(ctx) }()
+		select {
+		case err = <-res:
+			if err == nil {
+				return nil
+			}
+		case <-ctx.Done():
+			if err != nil {
+				return fmt.Errorf("no answer within %s (before: %w)", c.Timeout, err)
+			}
+			return fmt.Errorf("no answer within %s", c.Timeout)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -90,7 +89,6 @@ func read(c *nftables.Conn) (*snapshot, error) {
 		s.chains = append(s.chains, ch)
 		s.rules[ch.Name] = rules
 	}
-	sort.SliceStable(s.chains, func(i, j int) bool { return s.chains[i].Name < s.chains[j].Name })
 	sets, err := c.GetSets(table)
 	if err != nil {
 		return nil, kernelErr("listing sets", err)
