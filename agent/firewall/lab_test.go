@@ -31,7 +31,9 @@ apps:
   - {host: media, name: whoami, compose: apps/whoami/compose.yaml, expose: {port: 8080}}
 `
 
-func loadTestLab(t *testing.T) *lab.Lab {
+func loadTestLab(t *testing.T) *lab.Lab { return loadTestLabB(t) }
+
+func loadTestLabB(t testing.TB) *lab.Lab {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "apps/whoami"), 0o755); err != nil {
