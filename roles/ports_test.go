@@ -102,4 +102,3 @@ func TestFirewallAudiences(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
