@@ -18,7 +18,7 @@ import (
 const textTag userdata.Type = 0xa7
 
 // ErrNoPermission is returned when the agent lacks CAP_NET_ADMIN.
-var ErrNoPermission = errors.New("changing nftables needs CAP_NET_ADMIN: run the agent as root (or with AmbientCapabilities=CAP_NET_ADMIN)")
+var ErrNoPermission = errors.New("reading or changing nftables needs CAP_NET_ADMIN: run the agent as root (or give its unit AmbientCapabilities=CAP_NET_ADMIN)")
 
 // ErrNoNFTables is returned when the kernel has no nf_tables support.
 var ErrNoNFTables = errors.New("the kernel has no nf_tables support: load the nf_tables module (modprobe nf_tables) or use a kernel built with CONFIG_NF_TABLES")

@@ -136,6 +136,11 @@ func TestNoPermission(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "CAP_NET_ADMIN") {
+			t.Log("as nobody:", strings.TrimSpace(line))
+		}
+	}
 	if !strings.Contains(string(out), "CAP_NET_ADMIN") {
 		t.Errorf("child output lacks the CAP_NET_ADMIN hint:\n%s", out)
 	}
