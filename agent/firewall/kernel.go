@@ -58,6 +58,10 @@ type snapshot struct {
 	chains []*nftables.Chain
 	rules  map[string][]*nftables.Rule
 	sets   []string
+	// unreadable is set when the table exists but its rules could not be
+	// decoded (a hand-made rule the netlink library cannot parse): it is
+	// replaced all the same, and a rollback removes it instead.
+	unreadable error
 }
 
 // read returns the kernel's table inet homelab, or nil when there is none.
@@ -84,7 +88,10 @@ func read(c *nftables.Conn) (*snapshot, error) {
 		}
 		rules, err := c.GetRules(table, ch)
 		if err != nil {
-			return nil, kernelErr("listing rules of chain "+ch.Name, err)
+			if errors.Is(kernelErr("", err), ErrNoPermission) {
+				return nil, kernelErr("listing rules of chain "+ch.Name, err)
+			}
+			return &snapshot{unreadable: fmt.Errorf("chain %s: %w", ch.Name, err)}, nil
 		}
 		s.chains = append(s.chains, ch)
 		s.rules[ch.Name] = rules
@@ -103,7 +110,7 @@ func read(c *nftables.Conn) (*snapshot, error) {
 // same chains with the same hooks, priorities and policies, and the same
 // expressions and comments in every rule, in order.
 func (s *snapshot) matches(rs *Ruleset) bool {
-	if s == nil || len(s.chains) != len(rs.Chains) || len(s.sets) > 0 {
+	if s == nil || s.unreadable != nil || len(s.chains) != len(rs.Chains) || len(s.sets) > 0 {
 		return false
 	}
 	have := map[string]*nftables.Chain{}
@@ -146,6 +153,10 @@ func (s *snapshot) text() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", TableName)
+	if s.unreadable != nil {
+		fmt.Fprintf(&b, "\t# not readable (%v): see nft list table inet %s\n}\n", s.unreadable, TableName)
+		return b.String()
+	}
 	for i, c := range s.chains {
 		if i > 0 {
 			b.WriteString("\n")
@@ -211,7 +222,7 @@ func queueReplace(c *nftables.Conn, rs *Ruleset) {
 func queueRestore(c *nftables.Conn, s *snapshot) {
 	c.AddTable(table)
 	c.DelTable(table)
-	if s == nil {
+	if s == nil || s.unreadable != nil {
 		return
 	}
 	t := c.AddTable(table)

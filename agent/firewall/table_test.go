@@ -198,3 +198,23 @@ func TestForeignTablesSurvive(t *testing.T) {
 		t.Error("the rolled-back table is not the previous one")
 	}
 }
+
+// TestUnreadableTableIsReplaced: a hand-made rule the netlink library
+// cannot decode does not wedge the agent; the table is replaced.
+func TestUnreadableTableIsReplaced(t *testing.T) {
+	needKernel(t)
+	ns := newNS(t, "unread")
+	sh(t, "sh", "-c", "ip netns exec "+ns+" nft -f - <<'EOF'\n"+
+		"table inet homelab {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"+
+		"\t\tmeta l4proto tcp ct original proto-dst 80 accept\n\t}\n}\nEOF\n")
+	tb := &firewall.Table{Host: sampleHost("10.231.0.1/32"), NetNS: nsPath(ns)}
+	plan, err := tb.CheckApply(context.Background(), env, false)
+	if err != nil || plan == nil || !strings.Contains(plan.Diff, "not readable") {
+		t.Fatalf("plan: %+v %v", plan, err)
+	}
+	apply(t, context.Background(), tb)
+	want, _ := firewall.Build(tb.Host)
+	if got := nft(t, ns, "list", "table", "inet", "homelab"); got != want.Render() {
+		t.Errorf("after apply:\n%s", got)
+	}
+}
