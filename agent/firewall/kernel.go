@@ -28,12 +28,16 @@ func kernelErr(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, os.ErrPermission), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+	case denied(err):
 		return fmt.Errorf("%s: %w", what, ErrNoPermission)
 	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EPROTONOSUPPORT), errors.Is(err, syscall.EAFNOSUPPORT):
 		return fmt.Errorf("%s: %w (%v)", what, ErrNoNFTables, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+func denied(err error) bool {
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
 }
 
 var table = &nftables.Table{Name: TableName, Family: nftables.TableFamilyINet}
@@ -88,7 +92,7 @@ func read(c *nftables.Conn) (*snapshot, error) {
 		}
 		rules, err := c.GetRules(table, ch)
 		if err != nil {
-			if errors.Is(kernelErr("", err), ErrNoPermission) {
+			if denied(err) {
 				return nil, kernelErr("listing rules of chain "+ch.Name, err)
 			}
 			return &snapshot{unreadable: fmt.Errorf("chain %s: %w", ch.Name, err)}, nil

@@ -3,9 +3,7 @@ package firewall_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -175,11 +173,7 @@ func nft(t testing.TB, ns string, args ...string) string {
 	return sh(t, append([]string{"ip", "netns", "exec", ns, "nft"}, args...)...)
 }
 
-var errUnreachable = errors.New("unreachable")
-
 func okProbe(context.Context) error { return nil }
-
-var _ = io.EOF
 
 // genID reads the namespace's nftables ruleset generation, which every
 // committed batch increments.
