@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what the test suite needs and is idempotent:
-# BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, openssh,
+# BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, iptables,
+# git, openssh,
 # and restic through `go install`. Run as root to install Debian packages;
 # without root it only reports what is missing.
 set -euo pipefail
@@ -20,6 +21,10 @@ bind_ok() {
 if ! bind_ok; then need_pkgs+=(bind9 bind9-utils bind9-dnsutils); fi
 have ip || need_pkgs+=(iproute2)
 have nft || need_pkgs+=(nftables)
+# The firewall tests write Docker's published-port rules with iptables
+# (nf_tables backend) and probe a git http-backend.
+have iptables || need_pkgs+=(iptables)
+have git || need_pkgs+=(git)
 have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server openssh-client)
 # bootstrap's first-boot script is tested on a disk image: blkid, mkfs.ext4, debugfs.
 have blkid || [ -x /usr/sbin/blkid ] || need_pkgs+=(util-linux)

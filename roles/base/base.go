@@ -1,6 +1,6 @@
-// Package base renders what every host gets whatever its role: name
-// resolution through the lab's dns hosts, and the extra compose apps
-// homelab.yaml places on the host.
+// Package base renders what every host gets whatever its role: its
+// firewall table, name resolution through the lab's dns hosts, and the
+// extra compose apps homelab.yaml places on the host.
 package base
 
 import (
@@ -22,6 +22,7 @@ func AppDir(name string) string { return "/etc/homelab-agent/apps/" + name }
 func Build(in roles.Input) *roles.Output {
 	l := in.Lab
 	out := &roles.Output{}
+	out.Resources = append(out.Resources, roles.FirewallTable(in))
 	var dns []string
 	for _, h := range l.WithRole("dns") {
 		dns = append(dns, h.IP.String())

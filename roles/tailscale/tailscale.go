@@ -1,6 +1,7 @@
 // Package tailscale is the tailscale-router role: a Tailscale subnet
-// router advertising the lab network to the VPN. In this version it
-// renders the kernel forwarding settings the router needs.
+// router advertising the lab network to the VPN: kernel forwarding, the
+// auth key, `tailscale up` when the node's prefs differ (router.go), and
+// its firewall ports and routes (firewall.go).
 package tailscale
 
 import (
@@ -26,7 +27,7 @@ func (Role) Name() string { return "tailscale-router" }
 func (Role) Build(in roles.Input) (*roles.Output, error) {
 	f := &files.File{Path: SysctlPath, Mode: 0o644, Content: []byte(roles.Header("#", "forwarding for the subnet router") +
 		"net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n")}
-	return &roles.Output{
+	out := &roles.Output{
 		Resources: []resource.Resource{f},
 		Hooks: []*resource.Hook{{
 			Name:     "apply-sysctl",
@@ -34,5 +35,7 @@ func (Role) Build(in roles.Input) (*roles.Output, error) {
 			Commands: [][]string{{"sysctl", "--load=" + SysctlPath}},
 		}},
 		Secrets: []string{"TAILSCALE_AUTHKEY"},
-	}, nil
+	}
+	out.Add(router(in))
+	return out, nil
 }

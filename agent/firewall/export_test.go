@@ -1,0 +1,6 @@
+package firewall
+
+import "github.com/google/nftables"
+
+// SetBeforeFlush lets tests add to the batch that replaces the table.
+func SetBeforeFlush(t *Table, f func(c *nftables.Conn)) { t.beforeFlush = f }
