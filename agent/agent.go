@@ -25,10 +25,11 @@ import (
 var Subsystems = []string{"files", "firewall", "containers", "backup"}
 
 // FolderSubsystems are the subsystems a pass runs by default when --root
-// is not "/": they only write under the root. The others act on the
-// machine itself (its kernel's firewall, its Docker Engine, its backup
-// schedule), so under a folder root they run only when --only names them.
-var FolderSubsystems = []string{"files"}
+// is not "/": under a folder root they only write below it (the firewall
+// writes its ruleset to a file there instead of the kernel). The others
+// act on the machine itself (its Docker Engine, its backup schedule), so
+// under a folder root they run only when --only names them.
+var FolderSubsystems = []string{"files", "firewall"}
 
 // HookMode says whether a pass runs reload hooks.
 type HookMode string
