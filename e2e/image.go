@@ -21,7 +21,7 @@ import (
 // image tag is a hash of it, so a change rebuilds and nothing else does.
 var guestRecipe = struct {
 	Suite, Mirror, Variant string
-	Packages              []string
+	Packages               []string
 }{
 	Suite:   "trixie",
 	Mirror:  "http://deb.debian.org/debian",

@@ -34,8 +34,8 @@ func Build(in roles.Input) *roles.Output {
 		f := &files.File{Path: ResolvedPath, Content: []byte(b.String()), Mode: 0o644}
 		out.Resources = append(out.Resources, f)
 		out.Hooks = append(out.Hooks, &resource.Hook{
-			Name:     "reload-resolved",
-			Watch:    []string{f.ID()},
+			Name:  "reload-resolved",
+			Watch: []string{f.ID()},
 			// Hosts without systemd-resolved keep the drop-in for when it is installed.
 			Commands: [][]string{{"sh", "-c", "! systemctl cat systemd-resolved.service >/dev/null 2>&1 || systemctl try-reload-or-restart systemd-resolved.service"}},
 		})
