@@ -83,9 +83,15 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail("no good commit yet: nothing applied (" + short(st.BadCommit) + ": " + firstLine(st.BadReason) + ")")
 		return
 	}
-	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil && ctx.Err() == nil {
-		d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil {
+		if ctx.Err() == nil {
+			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+		}
+		return
 	}
+	d.update(func(s *Status) {
+		s.LastError = "head " + short(head) + " is refused; on last good commit " + short(st.LastGoodCommit) + ": " + st.BadReason
+	})
 }
 
 // tryHead verifies and applies head; on refusal it marks head bad.
@@ -185,7 +191,6 @@ func (d *Daemon) markBad(head, kind, reason string) {
 	if err != nil {
 		d.fail(err.Error())
 	}
-	d.update(func(s *Status) { s.LastError = "commit " + short(head) + " refused (" + kind + "):\n" + reason })
 	d.refreshFromState()
 }
 

@@ -57,6 +57,9 @@ func (m *metrics) register(d *Daemon) {
 	for _, r := range []string{"ok", "error"} {
 		m.applies.WithLabelValues(r)
 	}
+	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push"} {
+		m.refused.WithLabelValues(r)
+	}
 }
 
 func (m *metrics) setCommits(applied, good string) {
