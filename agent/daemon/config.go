@@ -135,8 +135,8 @@ func splitKeys(v string) []string {
 }
 
 // LoadConfig reads the config file (a missing file is an empty config
-// when optional), applies HOMELAB_AGENT_* overrides from env, fills
-// defaults and checks the result.
+// when optional), applies HOMELAB_AGENT_* overrides from env and fills
+// defaults; New checks the result.
 func LoadConfig(path string, optional bool, env []string) (*Config, error) {
 	c := &Config{}
 	data, err := os.ReadFile(path)
@@ -167,7 +167,7 @@ func LoadConfig(path string, optional bool, env []string) (*Config, error) {
 		}
 	}
 	c.defaults()
-	return c, c.Check()
+	return c, nil
 }
 
 func (c *Config) defaults() {

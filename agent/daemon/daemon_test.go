@@ -25,7 +25,7 @@ const lab = "../../fixtures/lab"
 const namedConf = "etc/bind/named.conf"
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	repo *gitsynctest.Repo
 	srv  *gitsynctest.HTTPServer
 	root string
@@ -35,7 +35,7 @@ type harness struct {
 
 // newHarness serves a copy of fixtures/lab over HTTP (basic auth) and
 // makes a daemon for host dns1 applying into a temp root.
-func newHarness(t *testing.T, mutate func(*daemon.Config)) *harness {
+func newHarness(t testing.TB, mutate func(*daemon.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, repo: gitsynctest.NewRepo(t, lab), root: t.TempDir()}
 	h.srv = gitsynctest.StartHTTP(t, h.repo.Root, "agent", "s3cret")
