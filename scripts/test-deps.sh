@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what the test suite needs and is idempotent:
 # BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, openssh,
-# and restic through `go install`. Run as root to install Debian packages;
-# without root it only reports what is missing.
+# git and gnupg (the daemon's tests), and restic through `go install`.
+# Run as root to install Debian packages; without root it only reports what is missing.
 set -euo pipefail
 
 need_pkgs=()
@@ -20,7 +20,11 @@ bind_ok() {
 if ! bind_ok; then need_pkgs+=(bind9 bind9-utils bind9-dnsutils); fi
 have ip || need_pkgs+=(iproute2)
 have nft || need_pkgs+=(nftables)
-have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server openssh-client)
+have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+have ssh-keygen || need_pkgs+=(openssh-client)
+# The daemon's tests: git http-backend and git-shell, and gpg for signed commits.
+have git || need_pkgs+=(git)
+have gpg || need_pkgs+=(gnupg)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -51,7 +51,7 @@ type InstallOptions struct {
 	// Root prefixes every path written (tests, images).
 	Root string
 	// Bin is the agent binary's host path used in ExecStart.
-	Bin                  string
+	Bin                string
 	Repo, Branch, Host string
 }
 
