@@ -30,8 +30,8 @@ func (d *Daemon) Handler() http.Handler {
 	return mux
 }
 
-// maxHookBody bounds a webhook's payload.
-const maxHookBody = 4 << 20
+// maxHookBody bounds a webhook's payload; a cut body fails the HMAC check.
+const maxHookBody = 25 << 20 // GitHub caps payloads at 25 MB
 
 // hook triggers a sync when the request is signed with webhook_secret.
 // A request that is not gets 401 and changes nothing.
