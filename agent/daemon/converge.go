@@ -83,6 +83,11 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail("no good commit yet: nothing applied (" + short(st.BadCommit) + ": " + firstLine(st.BadReason) + ")")
 		return
 	}
+	if err := d.verify(st.LastGoodCommit); err != nil {
+		// trusted_keys changed since it was applied.
+		d.fail("not re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+		return
+	}
 	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil {
 		if ctx.Err() == nil {
 			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
@@ -96,20 +101,14 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 
 // tryHead verifies and applies head; on refusal it marks head bad.
 func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool {
-	if !d.keys.Empty() && head != st.LastGoodCommit {
-		c, err := d.syncer.Commit(head)
-		if err != nil {
+	if err := d.verify(head); err != nil {
+		var ue *gitsync.UntrustedError
+		if !errors.As(err, &ue) {
 			d.fail(err.Error())
 			return false
 		}
-		signer, err := d.keys.Verify(c)
-		if err != nil {
-			d.markBad(head, "untrusted", err.Error())
-			return false
-		}
-		if head != st.AppliedCommit {
-			d.log.Info("commit signature verified", "commit", short(head), "signer", signer)
-		}
+		d.markBad(head, "untrusted", err.Error())
+		return false
 	}
 	kind, err := d.apply(ctx, head)
 	if ctx.Err() != nil {
@@ -133,6 +132,19 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 		d.refreshFromState()
 	}
 	return true
+}
+
+// verify checks a commit's signature when trusted_keys is set.
+func (d *Daemon) verify(commit string) error {
+	if d.keys.Empty() {
+		return nil
+	}
+	c, err := d.syncer.Commit(commit)
+	if err != nil {
+		return err
+	}
+	_, err = d.keys.Verify(c)
+	return err
 }
 
 // apply checks out a commit, loads the lab and applies the host. kind

@@ -203,6 +203,15 @@ func TestTrustedKeys(t *testing.T) {
 	if !strings.Contains(h.file(namedConf), "all.dns.mullvad.net") {
 		t.Fatal("the gpg-signed commit was not applied")
 	}
+
+	// trusted_keys changed: even the last good commit is no longer applied.
+	_, otherPub := gitsynctest.SSHKeygen(t, keys, "other")
+	h.cfg.TrustedKeys = []string{otherPub}
+	h.d = h.newDaemon(daemon.Options{})
+	s = h.converge()
+	if s.BadCommit != c3 || !strings.Contains(s.LastError, "not re-applying last good commit") {
+		t.Fatalf("after a key change: bad %s last_error %q", s.BadCommit, s.LastError)
+	}
 }
 
 func TestForcePushRefused(t *testing.T) {

@@ -43,7 +43,8 @@ func (d *Daemon) watchdog() func() {
 // otherwise.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	if ok, _ := journal.StderrIsJournalStream(); ok && journal.Enabled() {
-		return slog.New(&journalHandler{level: level, fallback: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
+		return slog.New(&journalHandler{level: level, send: journal.Send,
+			fallback: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
@@ -54,6 +55,7 @@ type journalHandler struct {
 	level    slog.Level
 	attrs    []slog.Attr
 	group    string
+	send     func(msg string, p journal.Priority, vars map[string]string) error
 	fallback slog.Handler
 }
 
@@ -76,7 +78,7 @@ func (h *journalHandler) Handle(ctx context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(func(a slog.Attr) bool { add(a); return true })
-	if err := journal.Send(msg.String(), priority(r.Level), vars); err != nil {
+	if err := h.send(msg.String(), priority(r.Level), vars); err != nil {
 		return h.fallback.Handle(ctx, r)
 	}
 	return nil
