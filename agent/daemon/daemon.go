@@ -39,6 +39,9 @@ type Options struct {
 	Jitter float64
 	// SyncTimeout bounds one sync (default 2 minutes).
 	SyncTimeout time.Duration
+	// StaleAfter is how long without a sync that reached the server makes
+	// the status stale (default 3 intervals + 30s, so one slow poll does not).
+	StaleAfter time.Duration
 }
 
 // Daemon is one running agent.
@@ -79,6 +82,9 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.Jitter == 0 {
 		opts.Jitter = 0.1
+	}
+	if opts.StaleAfter == 0 {
+		opts.StaleAfter = 3*time.Duration(cfg.Interval) + 30*time.Second
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = 2 * time.Minute

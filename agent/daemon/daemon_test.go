@@ -229,7 +229,7 @@ func TestForcePushRefused(t *testing.T) {
 
 func TestServerDownStaleThenRecovers(t *testing.T) {
 	h := newHarness(t, func(c *daemon.Config) { c.Interval = daemon.Duration(40 * time.Millisecond) })
-	h.d = h.newDaemon(daemon.Options{BackoffMax: 400 * time.Millisecond, Jitter: 0.01})
+	h.d = h.newDaemon(daemon.Options{BackoffMax: 400 * time.Millisecond, Jitter: 0.01, StaleAfter: 80 * time.Millisecond})
 	c0 := h.repo.Git("rev-parse", "HEAD")
 	h.converge()
 
@@ -246,7 +246,7 @@ func TestServerDownStaleThenRecovers(t *testing.T) {
 	if waits[4] > 410*time.Millisecond {
 		t.Fatalf("backoff is not capped: %v", waits)
 	}
-	time.Sleep(100 * time.Millisecond) // more than two intervals without a sync
+	time.Sleep(100 * time.Millisecond) // more than StaleAfter without a sync
 	s := h.d.Status()
 	if !s.Stale || s.StaleSeconds < 0.08 || s.SyncError == "" || s.AppliedCommit != c0 {
 		t.Fatalf("server down: stale %v (%fs) err %q applied %s", s.Stale, s.StaleSeconds, s.SyncError, s.AppliedCommit)

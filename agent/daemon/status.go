@@ -41,7 +41,7 @@ type Status struct {
 	LastSyncOK time.Time `json:"last_sync_ok,omitzero"`
 	SyncError  string    `json:"sync_error,omitempty"`
 	// StaleSeconds is the time since LastSyncOK (since start when none);
-	// Stale is set when that is more than two intervals.
+	// Stale is set when that is more than three intervals and 30 seconds.
 	StaleSeconds float64   `json:"stale_seconds"`
 	Stale        bool      `json:"stale"`
 	NextSync     time.Time `json:"next_sync,omitzero"`
@@ -85,8 +85,7 @@ func (d *Daemon) Status() Status {
 	d.mu.Unlock()
 	now := time.Now()
 	s.StaleSeconds = s.staleFor(now).Seconds()
-	iv, _ := time.ParseDuration(s.Interval)
-	s.Stale = s.staleFor(now) > 2*iv
+	s.Stale = s.staleFor(now) > d.opts.StaleAfter
 	return s
 }
 

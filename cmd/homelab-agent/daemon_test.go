@@ -190,19 +190,10 @@ func TestRunKill9MidApply(t *testing.T) {
 	for round := 0; round < 8 && midApply < 3; round++ {
 		from, to := domains[round%2], domains[(round+1)%2]
 		repo.Edit("homelab.yaml", "domain: "+from, "domain: "+to)
+		pushed := time.Now()
 		want := repo.CommitAndPush("domain " + to)
 		// Kill on the first change the agent reports for this commit.
-	wait:
-		for {
-			select {
-			case line := <-p.seen:
-				if strings.Contains(line, "msg=changed") {
-					break wait
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatalf("round %d: the agent reported no change", round)
-			}
-		}
+		waitChanged(t, p, pushed)
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		p.cmd.Wait()
 		mid := snapshot(t, root)
@@ -260,7 +251,12 @@ func TestRunKill9MidApply(t *testing.T) {
 		t.Fatalf("status --json: %v %+v", err, s)
 	}
 
-	// SIGTERM: a clean exit.
+	// SIGTERM in the middle of an apply: the agent finishes the resource it
+	// is on, exits 0, and does not hold the interrupted commit against it.
+	repo.Edit("homelab.yaml", "mullvad-base", "mullvad-family")
+	pushed := time.Now()
+	want := repo.CommitAndPush("upstream")
+	waitChanged(t, p, pushed)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
@@ -271,6 +267,35 @@ func TestRunKill9MidApply(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the agent did not exit within 10 s of SIGTERM")
+	}
+	if !strings.Contains(p.log(), "agent stopped") {
+		t.Fatal("no clean stop in the log")
+	}
+	st, _ := state.Load(root)
+	if st.BadCommit != "" {
+		t.Fatalf("an interrupted pass marked %s bad: %s", st.BadCommit, st.BadReason)
+	}
+	t.Logf("SIGTERM interrupted the pass: %v", st.LastGoodCommit != want)
+	startAgent(t, bin, config, root)
+	waitState(t, root, "converge after SIGTERM", func(s *state.State) bool { return s.LastGoodCommit == want })
+}
+
+// waitChanged waits for a "changed" log line the agent wrote at or
+// after since (lines of earlier passes may still be queued).
+func waitChanged(t *testing.T, p *agentProc, since time.Time) {
+	t.Helper()
+	since = since.Truncate(time.Millisecond)
+	for {
+		select {
+		case line := <-p.seen:
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err == nil && !at.Before(since) && strings.Contains(line, "msg=changed") {
+				return
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the agent reported no change")
+		}
 	}
 }
 
