@@ -41,3 +41,17 @@ func benchWebhook(b *testing.B, h *harness, r *running) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
 }
+
+// BenchmarkIdlePass measures a whole poll when nothing changed: the ref
+// listing, then the re-apply of the current commit (checkout, load,
+// a no-op apply), which corrects local drift.
+func BenchmarkIdlePass(b *testing.B) {
+	h := newHarness(b, nil)
+	h.converge()
+	for b.Loop() {
+		h.d.Converge(b.Context())
+	}
+	if s := h.d.Status(); s.LastError != "" {
+		b.Fatal(s.LastError)
+	}
+}
