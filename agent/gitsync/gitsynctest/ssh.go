@@ -61,6 +61,9 @@ UsePAM no
 StrictModes no
 PermitRootLogin prohibit-password
 LogLevel ERROR
+# bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is
+# nested; the user's rc files are no part of what the tests measure.
+SetEnv SHLVL=1
 `, port, hostKey, filepath.Join(dir, "sshd.pid"), auth, me.Username)), 0o600)
 	if os.Geteuid() == 0 {
 		os.MkdirAll("/run/sshd", 0o755) // privilege separation folder
