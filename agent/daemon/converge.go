@@ -70,6 +70,11 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail(err.Error())
 		return
 	}
+	if head != st.BadCommit && !d.descends(head, st) {
+		d.markBad(head, "force_push", "head "+short(head)+" does not descend from the last good commit "+short(st.LastGoodCommit)+
+			" (force-push, or history re-created on the server); set allow_force_push: true to accept it")
+		st.BadCommit = head
+	}
 	if head != st.BadCommit {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
 			return
@@ -97,6 +102,22 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 	d.update(func(s *Status) {
 		s.LastError = "head " + short(head) + " is refused; on last good commit " + short(st.LastGoodCommit) + ": " + st.BadReason
 	})
+}
+
+// descends checks that head does not rewrite the history applied so far.
+// gitsync refuses a non-fast-forward between polls; this also covers a
+// clone made afresh (after corruption), whose refs start at the server's
+// head.
+func (d *Daemon) descends(head string, st *state.State) bool {
+	if d.cfg.AllowForcePush || st.LastGoodCommit == "" || head == st.LastGoodCommit {
+		return true
+	}
+	ok, err := d.syncer.IsAncestor(st.LastGoodCommit, head)
+	if err != nil {
+		d.log.Warn("checking history", "err", err)
+		return true // the engine's own checks still apply; do not refuse on a read error
+	}
+	return ok
 }
 
 // tryHead verifies and applies head; on refusal it marks head bad.

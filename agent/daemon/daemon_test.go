@@ -227,6 +227,38 @@ func TestForcePushRefused(t *testing.T) {
 	}
 }
 
+// TestForcePushAfterRecloneRefused: a corrupt clone is made afresh from
+// a server whose history was rewritten meanwhile; the new head does not
+// descend from the last good commit and is refused all the same.
+func TestForcePushAfterRecloneRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	c0 := h.repo.Git("rev-parse", "HEAD")
+	h.converge()
+	h.repo.Edit("homelab.yaml", "domain: home.example", "domain: lab.example")
+	h.repo.Git("commit", "-q", "--amend", "-am", "rewritten")
+	h.repo.Push(true)
+	forced := h.repo.Git("rev-parse", "HEAD")
+	objects := filepath.Join(h.root, "var/lib/homelab-agent/repo/.git/objects")
+	filepath.WalkDir(objects, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Chmod(p, 0o644)
+			os.Truncate(p, 0)
+		}
+		return nil
+	})
+	h.d = h.newDaemon(daemon.Options{}) // a restart: the clone is opened afresh
+	s := h.converge()
+	if s.BadCommit != forced || s.AppliedCommit != c0 || !strings.Contains(s.BadReason, "does not descend") {
+		t.Fatalf("re-cloned force-push: %+v", s)
+	}
+	if !strings.Contains(h.file(namedConf), `zone "home.example"`) {
+		t.Fatal("the rewritten history was applied")
+	}
+	if v := metric(t, h.d, `homelab_agent_refused_commits_total{reason="force_push"}`); v != "1" {
+		t.Fatalf("refused force_push = %q", v)
+	}
+}
+
 func TestServerDownStaleThenRecovers(t *testing.T) {
 	h := newHarness(t, func(c *daemon.Config) { c.Interval = daemon.Duration(40 * time.Millisecond) })
 	h.d = h.newDaemon(daemon.Options{BackoffMax: 400 * time.Millisecond, Jitter: 0.01, StaleAfter: 80 * time.Millisecond})

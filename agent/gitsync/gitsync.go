@@ -331,6 +331,20 @@ func (s *Syncer) Checkout(commit string) (string, error) {
 	return s.cfg.Dir, nil
 }
 
+// IsAncestor reports whether commit old is new or one of its ancestors;
+// an old commit the clone does not have is no ancestor.
+func (s *Syncer) IsAncestor(old, new string) (bool, error) {
+	if s.repo == nil {
+		if err := s.open(); err != nil {
+			return false, err
+		}
+	}
+	if _, err := s.repo.CommitObject(plumbing.NewHash(old)); errors.Is(err, plumbing.ErrObjectNotFound) {
+		return false, nil
+	}
+	return s.isAncestor(plumbing.NewHash(old), plumbing.NewHash(new))
+}
+
 // Commit returns a commit of the clone.
 func (s *Syncer) Commit(hash string) (*object.Commit, error) {
 	if s.repo == nil {
