@@ -103,7 +103,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, cfg: cfg, log: opts.Log, syncer: s, keys: keys,
 		trigger: make(chan struct{}, 1), metrics: newMetrics()}
-	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: redactURL(cfg.Repo), Branch: cfg.Branch,
+	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
 		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now()}
 	d.metrics.register(d)
 	return d, nil
@@ -135,7 +135,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		srv.Shutdown(sctx)
 	}()
-	d.log.Info("agent started", "repo", redactURL(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
+	d.log.Info("agent started", "repo", gitsync.Redact(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
 		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
 	stopWatchdog := d.watchdog()
 	defer stopWatchdog()

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"time"
 
@@ -117,16 +116,4 @@ func orNone(s string) string {
 		return "nothing"
 	}
 	return s
-}
-
-// redactURL hides a password in a repo URL.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -137,7 +138,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			Auth: s.auth, Tags: git.NoTags})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			s.repo = nil // re-open (and re-check) next time
-			return res, fmt.Errorf("fetching %s: %w", s.cfg.URL, err)
+			return res, fmt.Errorf("fetching %s: %w", Redact(s.cfg.URL), err)
 		}
 		res.Fetched = true
 		if err := s.setRef(fetchedRef, remote); err != nil {
@@ -178,14 +179,14 @@ func (s *Syncer) listHead(ctx context.Context) (plumbing.Hash, error) {
 	}
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: s.auth})
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: %w", s.cfg.URL, err)
+		return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: %w", Redact(s.cfg.URL), err)
 	}
 	for _, r := range refs {
 		if r.Name() == s.branchRef() {
 			return r.Hash(), nil
 		}
 	}
-	return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: branch %q not found", s.cfg.URL, s.cfg.Branch)
+	return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: branch %q not found", Redact(s.cfg.URL), s.cfg.Branch)
 }
 
 func (s *Syncer) setRef(name plumbing.ReferenceName, h plumbing.Hash) error {
@@ -273,11 +274,11 @@ func (s *Syncer) clone(ctx context.Context) error {
 		ReferenceName: s.branchRef(), SingleBranch: true, NoCheckout: true, Tags: git.NoTags})
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("cloning %s: %w", s.cfg.URL, err)
+		return fmt.Errorf("cloning %s: %w", Redact(s.cfg.URL), err)
 	}
 	ref, err := r.Reference(s.acceptedRef(), true)
 	if err != nil {
-		return fmt.Errorf("cloning %s: %w", s.cfg.URL, err)
+		return fmt.Errorf("cloning %s: %w", Redact(s.cfg.URL), err)
 	}
 	if err := r.Storer.SetReference(plumbing.NewHashReference(fetchedRef, ref.Hash())); err != nil {
 		return fmt.Errorf("cloning: %w", err)
@@ -357,6 +358,18 @@ func (s *Syncer) Commit(hash string) (*object.Commit, error) {
 		return nil, fmt.Errorf("reading commit %s: %w", short(hash), err)
 	}
 	return c, nil
+}
+
+// Redact hides the password of a URL with user:password@ in it.
+func Redact(repo string) string {
+	u, err := url.Parse(repo)
+	if err != nil || u.User == nil {
+		return repo
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
 }
 
 func short(h string) string {

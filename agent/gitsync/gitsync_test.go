@@ -205,3 +205,13 @@ func BenchmarkPollNoChange(b *testing.B) {
 		})
 	}
 }
+
+func TestErrorsHideThePassword(t *testing.T) {
+	r := gitsynctest.NewRepo(t, lab)
+	srv := gitsynctest.StartHTTP(t, r.Root, "agent", "s3cret")
+	url := strings.Replace(srv.URL("lab.git"), "http://", "http://agent:wrong-pw@", 1)
+	_, err := newSyncer(t, gitsync.Config{URL: url}).Sync(context.Background())
+	if err == nil || strings.Contains(err.Error(), "wrong-pw") {
+		t.Fatalf("error %v shows the password (or there was none)", err)
+	}
+}
