@@ -139,6 +139,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
 	stopWatchdog := d.watchdog()
 	defer stopWatchdog()
+	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()

@@ -65,6 +65,27 @@ func TestSyncHTTPFetchesOnlyWhenMoved(t *testing.T) {
 	if !strings.Contains(string(b), "lab.example") {
 		t.Fatalf("checkout does not hold the change")
 	}
+
+	// A checkout is exactly the commit's tree: deleted files go, untracked
+	// files go, and an older commit brings them back.
+	r.Git("rm", "-q", "README.md")
+	h2 := r.CommitAndPush("drop the readme")
+	mustSync(t, s)
+	os.WriteFile(filepath.Join(dir, "stray"), []byte("x"), 0o644)
+	if _, err := s.Checkout(h2); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"README.md", "stray"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still in the checkout of %s", f, h2)
+		}
+	}
+	if _, err := s.Checkout(h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Errorf("README.md is missing from the checkout of %s", h)
+	}
 }
 
 func TestSyncHTTPBadPassword(t *testing.T) {
