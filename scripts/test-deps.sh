@@ -25,6 +25,7 @@ have ssh-keygen || need_pkgs+=(openssh-client)
 # The daemon's tests: git http-backend and git-shell, and gpg for signed commits.
 have git || need_pkgs+=(git)
 have gpg || need_pkgs+=(gnupg)
+have systemd-analyze || need_pkgs+=(systemd)  # `systemd-analyze verify` of the unit
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -395,6 +395,20 @@ func TestInstall(t *testing.T) {
 	if !strings.Contains(out.String(), "up to date") {
 		t.Fatalf("second install rewrote the unit:\n%s", out.String())
 	}
+
+	// systemd's own checker accepts the unit (ExecStart must be executable).
+	analyze := testreq.Tool(t, "systemd-analyze")
+	self, _ := os.Executable()
+	root2 := t.TempDir()
+	r := newRoot(&out, &out)
+	r.SetArgs([]string{"install", "--root", root2, "--bin", self})
+	if err := r.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command(analyze, "verify", filepath.Join(root2, daemon.UnitPath)).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(b)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, b)
+	}
 }
 
 func TestRunConfigErrorsAreUsageErrors(t *testing.T) {
