@@ -71,9 +71,10 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		return
 	}
 	if head != st.BadCommit && !d.descends(head, st) {
-		d.markBad(head, "force_push", "head "+short(head)+" does not descend from the last good commit "+short(st.LastGoodCommit)+
-			" (force-push, or history re-created on the server); set allow_force_push: true to accept it")
-		st.BadCommit = head
+		why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
+			" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
+		d.markBad(head, "force_push", why)
+		st.BadCommit, st.BadReason = head, why
 	}
 	if head != st.BadCommit {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
