@@ -77,7 +77,14 @@ type Syncer struct {
 	cfg  Config
 	auth transport.AuthMethod
 	repo *git.Repository
+	// fetchFails counts fetches that failed in a row while the ref listing
+	// worked: the clone may be damaged where open's check does not look.
+	fetchFails int
 }
+
+// maxFetchFailures is how many failed fetches in a row (with the server
+// answering ref listings) make the clone be made afresh.
+const maxFetchFailures = 3
 
 // New checks the configuration and builds the auth method; it touches
 // neither the network nor the disk.
@@ -115,14 +122,19 @@ func (s *Syncer) acceptedRef() plumbing.ReferenceName {
 // else list the remote's refs and fetch only if the branch moved.
 func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	var res Result
-	if s.repo == nil {
-		if err := s.open(); err != nil {
+	if s.repo == nil || s.fetchFails >= maxFetchFailures {
+		err := fmt.Errorf("%d fetches failed in a row", s.fetchFails)
+		if s.fetchFails < maxFetchFailures {
+			err = s.open()
+		}
+		if err != nil {
 			if !errors.Is(err, errNoClone) {
 				s.cfg.Log.Warn("local clone is unusable; cloning again", "dir", s.cfg.Dir, "reason", err)
 			}
 			if err := s.clone(ctx); err != nil {
 				return res, err
 			}
+			s.fetchFails = 0
 			res.Cloned, res.Fetched = true, true
 		}
 	}
@@ -138,8 +150,12 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			Auth: s.auth, Tags: git.NoTags})
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			s.repo = nil // re-open (and re-check) next time
+			if ctx.Err() == nil {
+				s.fetchFails++
+			}
 			return res, fmt.Errorf("fetching %s: %w", Redact(s.cfg.URL), err)
 		}
+		s.fetchFails = 0
 		res.Fetched = true
 		if err := s.setRef(fetchedRef, remote); err != nil {
 			return res, err

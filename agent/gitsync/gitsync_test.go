@@ -196,6 +196,30 @@ func TestCorruptCloneIsRecloned(t *testing.T) {
 	}
 }
 
+// TestRepeatedFetchFailuresReclone: when the server lists refs but every
+// fetch fails, the clone is suspect and is made afresh.
+func TestRepeatedFetchFailuresReclone(t *testing.T) {
+	r := gitsynctest.NewRepo(t, lab)
+	srv := gitsynctest.StartHTTP(t, r.Root, "agent", "s3cret")
+	s := newSyncer(t, gitsync.Config{URL: srv.URL("lab.git"), Auth: gitsync.Auth{Token: "agent:s3cret"}})
+	mustSync(t, s)
+	h := r.CommitAndPush("moved")
+	srv.FailPacks(true)
+	for i := range 3 {
+		if _, err := s.Sync(context.Background()); err == nil {
+			t.Fatalf("fetch %d succeeded against a failing server", i)
+		}
+	}
+	srv.FailPacks(false)
+	res := mustSync(t, s)
+	if !res.Cloned || res.Head != h {
+		t.Fatalf("after 3 failed fetches: %+v, want a fresh clone at %s", res, h)
+	}
+	if res := mustSync(t, s); res.Cloned || res.Fetched {
+		t.Fatalf("the next poll: %+v", res)
+	}
+}
+
 // BenchmarkPollNoChange measures a poll when the branch did not move: one
 // ref listing, no object transfer.
 func BenchmarkPollNoChange(b *testing.B) {

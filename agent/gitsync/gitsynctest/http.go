@@ -24,8 +24,17 @@ type HTTPServer struct {
 	mu         sync.Mutex
 	srv        *http.Server
 	User, Pass string
-	// Requests counts requests served, by path suffix ("info/refs", "git-upload-pack").
-	reqs map[string]int
+	// reqs counts requests served, by path suffix ("refs", "git-upload-pack").
+	reqs      map[string]int
+	failPacks bool
+}
+
+// FailPacks makes object transfers (POST git-upload-pack) fail with 500
+// while ref listings still work.
+func (s *HTTPServer) FailPacks(fail bool) {
+	s.mu.Lock()
+	s.failPacks = fail
+	s.mu.Unlock()
 }
 
 // StartHTTP serves root (a folder of bare repos) and stops at cleanup.
@@ -50,7 +59,12 @@ func StartHTTP(t testing.TB, root, user, pass string) *HTTPServer {
 		}
 		s.mu.Lock()
 		s.reqs[filepath.Base(r.URL.Path)]++
+		fail := s.failPacks && strings.HasSuffix(r.URL.Path, "/git-upload-pack")
 		s.mu.Unlock()
+		if fail {
+			http.Error(w, "upload-pack broken for the test", http.StatusInternalServerError)
+			return
+		}
 		backend.ServeHTTP(w, r)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
