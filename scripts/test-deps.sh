@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what the test suite needs and is idempotent:
 # BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, iptables,
-# git, openssh,
-# and restic through `go install`. Run as root to install Debian packages;
+# openssh, git and gnupg, util-linux and e2fsprogs, systemd-analyze, and
+# restic through `go install`. Run as root to install Debian packages;
 # without root it only reports what is missing.
 set -euo pipefail
 
@@ -24,8 +24,12 @@ have nft || need_pkgs+=(nftables)
 # The firewall tests write Docker's published-port rules with iptables
 # (nf_tables backend) and probe a git http-backend.
 have iptables || need_pkgs+=(iptables)
+have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+have ssh-keygen || need_pkgs+=(openssh-client)
+# The daemon's tests: git http-backend and git-shell, and gpg for signed commits.
 have git || need_pkgs+=(git)
-have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server openssh-client)
+have gpg || need_pkgs+=(gnupg)
+have systemd-analyze || need_pkgs+=(systemd)  # `systemd-analyze verify` of the unit
 # bootstrap's first-boot script is tested on a disk image: blkid, mkfs.ext4, debugfs.
 have blkid || [ -x /usr/sbin/blkid ] || need_pkgs+=(util-linux)
 have debugfs || [ -x /usr/sbin/debugfs ] || need_pkgs+=(e2fsprogs)

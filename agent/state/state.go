@@ -29,6 +29,11 @@ type State struct {
 	// the last one that validated and applied without error.
 	AppliedCommit  string `json:"applied_commit,omitempty"`
 	LastGoodCommit string `json:"last_good_commit,omitempty"`
+	// BadCommit is a head the daemon refused (invalid, untrusted or failed
+	// to apply); it is not tried again until a newer head arrives.
+	// BadReason says why, with file:line:col for lab errors.
+	BadCommit string `json:"bad_commit,omitempty"`
+	BadReason string `json:"bad_reason,omitempty"`
 	// LastApply is when the last apply pass ended.
 	LastApply time.Time `json:"last_apply,omitzero"`
 	// Resources is the last result per resource ID.

@@ -39,6 +39,7 @@ creates the VMs; and it restores a service's data from its backups.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newValidate(), newPlan(), newApply(), newRender(), newVersion())
 	root.AddCommand(newBootstrap())
+	root.AddCommand(newRun(), newStatus(), newInstall())
 	return root
 }
 

@@ -13,9 +13,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(cleanupAfter{m}, map[string]func(){
 		"homelab-agent": func() { os.Exit(execute(os.Args[1:])) },
 	})
+}
+
+// cleanupAfter removes what the tests built once they have run.
+type cleanupAfter struct{ m *testing.M }
+
+func (c cleanupAfter) Run() int {
+	defer cleanupBinary()
+	return c.m.Run()
 }
 
 func params(t *testing.T, dir string) testscript.Params {

@@ -1,0 +1,261 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/state"
+)
+
+// Converge runs one pass of the loop: sync, then apply the head if it is
+// trusted, valid and applies cleanly, else keep (or return to) the last
+// good commit. It returns the time to wait before the next pass.
+func (d *Daemon) Converge(ctx context.Context) time.Duration {
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, d.opts.SyncTimeout)
+	res, err := d.syncer.Sync(sctx)
+	cancel()
+	d.metrics.syncSeconds.Observe(time.Since(start).Seconds())
+	now := time.Now()
+	var fe *gitsync.ForcePushError
+	switch {
+	case err == nil:
+		d.metrics.syncs.WithLabelValues("ok").Inc()
+		d.failures = 0
+		d.update(func(s *Status) {
+			s.LastSync, s.LastSyncOK, s.SyncError = now, now, ""
+			s.HeadCommit, s.RemoteCommit = res.Head, ""
+		})
+		d.metrics.lastSyncOK.Set(float64(now.Unix()))
+	case errors.As(err, &fe):
+		// The server answered; what it holds is refused.
+		d.metrics.syncs.WithLabelValues("refused").Inc()
+		d.failures = 0
+		if d.Status().RemoteCommit != res.Remote {
+			d.metrics.refused.WithLabelValues("force_push").Inc()
+			d.log.Error("refusing the branch head", "err", err)
+		}
+		d.update(func(s *Status) {
+			s.LastSync, s.LastSyncOK, s.SyncError = now, now, err.Error()
+			s.HeadCommit, s.RemoteCommit = res.Head, res.Remote
+		})
+		d.metrics.lastSyncOK.Set(float64(now.Unix()))
+	default:
+		if ctx.Err() != nil {
+			return 0
+		}
+		d.metrics.syncs.WithLabelValues("error").Inc()
+		d.failures++
+		wait := d.wait()
+		d.update(func(s *Status) { s.LastSync, s.SyncError = now, err.Error() })
+		st := d.Status()
+		d.log.Warn("sync failed; keeping the applied state", "err", err, "failures", d.failures,
+			"stale", st.staleFor(now).Round(time.Second).String(), "retry_in", wait.Round(time.Millisecond).String())
+		return wait
+	}
+	if res.Head != "" {
+		d.converge(ctx, res.Head)
+	}
+	return d.wait()
+}
+
+// converge applies head, or the last good commit when head is refused.
+func (d *Daemon) converge(ctx context.Context, head string) {
+	st, err := state.Load(d.cfg.Root)
+	if err != nil {
+		d.fail(err.Error())
+		return
+	}
+	if head != st.BadCommit && !d.descends(head, st) {
+		why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
+			" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
+		d.markBad(head, "force_push", why)
+		st.BadCommit, st.BadReason = head, why
+	}
+	if head != st.BadCommit {
+		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
+			return
+		}
+		if st, err = state.Load(d.cfg.Root); err != nil {
+			d.fail(err.Error())
+			return
+		}
+	}
+	if st.LastGoodCommit == "" {
+		d.fail("no good commit yet: nothing applied (" + short(st.BadCommit) + ": " + firstLine(st.BadReason) + ")")
+		return
+	}
+	if err := d.verify(st.LastGoodCommit); err != nil {
+		// trusted_keys changed since it was applied.
+		d.fail("not re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+		return
+	}
+	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil {
+		if ctx.Err() == nil {
+			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+		}
+		return
+	}
+	d.update(func(s *Status) {
+		s.LastError = "head " + short(head) + " is refused; on last good commit " + short(st.LastGoodCommit) + ": " + st.BadReason
+	})
+}
+
+// descends checks that head does not rewrite the history applied so far.
+// gitsync refuses a non-fast-forward between polls; this also covers a
+// clone made afresh (after corruption), whose refs start at the server's
+// head.
+func (d *Daemon) descends(head string, st *state.State) bool {
+	if d.cfg.AllowForcePush || st.LastGoodCommit == "" || head == st.LastGoodCommit {
+		return true
+	}
+	ok, err := d.syncer.IsAncestor(st.LastGoodCommit, head)
+	if err != nil {
+		d.log.Warn("checking history", "err", err)
+		return true // the engine's own checks still apply; do not refuse on a read error
+	}
+	return ok
+}
+
+// tryHead verifies and applies head; on refusal it marks head bad.
+func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool {
+	if err := d.verify(head); err != nil {
+		var ue *gitsync.UntrustedError
+		if !errors.As(err, &ue) {
+			d.fail(err.Error())
+			return false
+		}
+		d.markBad(head, "untrusted", err.Error())
+		return false
+	}
+	kind, err := d.apply(ctx, head)
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		if kind == "transient" {
+			d.fail(err.Error())
+			return true // not the commit's fault: leave the host alone
+		}
+		d.markBad(head, kind, err.Error())
+		return false
+	}
+	if st.BadCommit != "" {
+		if s, err := state.Load(d.cfg.Root); err == nil {
+			s.BadCommit, s.BadReason = "", ""
+			if err := s.Save(d.cfg.Root); err != nil {
+				d.fail(err.Error())
+			}
+		}
+		d.refreshFromState()
+	}
+	return true
+}
+
+// verify checks a commit's signature when trusted_keys is set.
+func (d *Daemon) verify(commit string) error {
+	if d.keys.Empty() {
+		return nil
+	}
+	c, err := d.syncer.Commit(commit)
+	if err != nil {
+		return err
+	}
+	_, err = d.keys.Verify(c)
+	return err
+}
+
+// apply checks out a commit, loads the lab and applies the host. kind
+// says what failed: "invalid" (the lab did not load), "apply_failed",
+// or "transient" (not the commit's fault: checkout, lock).
+func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err error) {
+	dir, err := d.syncer.Checkout(commit)
+	if err != nil {
+		return "transient", err
+	}
+	l, err := agent.LoadLab(dir)
+	if err != nil {
+		return "invalid", err
+	}
+	start := time.Now()
+	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only,
+		Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
+	d.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	if rep == nil && err != nil && strings.Contains(err.Error(), "another apply is running") {
+		d.metrics.applies.WithLabelValues("error").Inc()
+		return "transient", err
+	}
+	if err != nil {
+		d.metrics.applies.WithLabelValues("error").Inc()
+	} else {
+		d.metrics.applies.WithLabelValues("ok").Inc()
+	}
+	d.update(func(s *Status) {
+		s.LastApply = time.Now()
+		if rep != nil {
+			s.LastReport = rep
+		}
+		if err == nil {
+			s.LastError = ""
+		}
+	})
+	d.refreshFromState()
+	if rep != nil && rep.Changed && err == nil {
+		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes))
+	}
+	if err != nil {
+		return "apply_failed", err
+	}
+	return "", nil
+}
+
+// markBad records head as refused until a newer head arrives.
+func (d *Daemon) markBad(head, kind, reason string) {
+	d.metrics.refused.WithLabelValues(kind).Inc()
+	d.log.Error("refusing commit; keeping the last good commit", "commit", short(head), "why", kind, "err", reason)
+	st, err := state.Load(d.cfg.Root)
+	if err == nil {
+		st.BadCommit, st.BadReason = head, reason
+		err = st.Save(d.cfg.Root)
+	}
+	if err != nil {
+		d.fail(err.Error())
+	}
+	d.refreshFromState()
+}
+
+func (d *Daemon) fail(msg string) {
+	d.log.Error(msg)
+	d.update(func(s *Status) { s.LastError = msg })
+}
+
+// refreshFromState copies what state.json says into the status.
+func (d *Daemon) refreshFromState() {
+	st, err := state.Load(d.cfg.Root)
+	if err != nil {
+		return
+	}
+	d.update(func(s *Status) {
+		s.Role = st.Role
+		s.AppliedCommit, s.LastGoodCommit = st.AppliedCommit, st.LastGoodCommit
+		s.BadCommit, s.BadReason = st.BadCommit, st.BadReason
+		s.Resources = resourcesOf(st)
+	})
+	d.metrics.setCommits(st.AppliedCommit, st.LastGoodCommit)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}

@@ -1,0 +1,189 @@
+// Package daemon is the long-running agent behind `homelab-agent run`: it
+// polls the lab repo (gitsync), validates and applies new commits with the
+// engine, keeps the host on the last good commit when a commit is invalid,
+// untrusted or fails to apply, and serves status, metrics and a webhook.
+// It speaks sd_notify to systemd and logs to the journal under it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+)
+
+// Options are the daemon's settings beyond agent.yaml.
+type Options struct {
+	Config *Config
+	// Only limits every pass to some subsystems (like apply --only).
+	Only []string
+	// Hooks says whether reload hooks run (default auto: only when root is /).
+	Hooks agent.HookMode
+	// Log receives the daemon's log; nil discards.
+	Log *slog.Logger
+	// Notify sends an sd_notify message; nil uses $NOTIFY_SOCKET.
+	Notify func(state string)
+	// BackoffMax caps the retry interval while the git server is down
+	// (default 10 minutes, or the poll interval if that is longer).
+	BackoffMax time.Duration
+	// Jitter is the fraction by which each wait varies (default 0.1).
+	Jitter float64
+	// SyncTimeout bounds one sync (default 2 minutes).
+	SyncTimeout time.Duration
+	// StaleAfter is how long without a sync that reached the server makes
+	// the status stale (default 3 intervals + 30s, so one slow poll does not).
+	StaleAfter time.Duration
+}
+
+// Daemon is one running agent.
+type Daemon struct {
+	opts    Options
+	cfg     *Config
+	log     *slog.Logger
+	syncer  *gitsync.Syncer
+	keys    *gitsync.Keyring
+	trigger chan struct{}
+	metrics *metrics
+
+	mu       sync.Mutex
+	st       Status
+	failures int // consecutive failed syncs
+}
+
+// New checks the configuration; it touches neither disk nor network.
+func New(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if err := agent.CheckOnly(opts.Only); err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Notify == nil {
+		opts.Notify = sdNotify
+	}
+	if opts.BackoffMax == 0 {
+		opts.BackoffMax = max(10*time.Minute, time.Duration(cfg.Interval))
+	}
+	if opts.Jitter == 0 {
+		opts.Jitter = 0.1
+	}
+	if opts.StaleAfter == 0 {
+		opts.StaleAfter = 3*time.Duration(cfg.Interval) + 30*time.Second
+	}
+	if opts.SyncTimeout == 0 {
+		opts.SyncTimeout = 2 * time.Minute
+	}
+	keys, err := gitsync.ParseKeys(cfg.TrustedKeys)
+	if err != nil {
+		return nil, err
+	}
+	s, err := gitsync.New(gitsync.Config{
+		URL: cfg.Repo, Branch: cfg.Branch, Dir: filepath.Join(cfg.Root, gitsync.Dir),
+		Auth:           gitsync.Auth{SSHKey: cfg.Auth.SSHKey, KnownHosts: cfg.Auth.KnownHosts, Token: cfg.Auth.Token},
+		AllowForcePush: cfg.AllowForcePush, Log: opts.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{opts: opts, cfg: cfg, log: opts.Log, syncer: s, keys: keys,
+		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
+		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now()}
+	d.metrics.register(d)
+	return d, nil
+}
+
+// Trigger asks for a sync now (the webhook calls it); it never blocks.
+func (d *Daemon) Trigger() {
+	select {
+	case d.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run serves HTTP on ln (or on the configured address when ln is nil) and
+// converges until ctx is done: READY=1 after the first pass, then a pass
+// per interval or webhook. On cancellation the pass in progress finishes
+// the resource it is on and Run returns nil after STOPPING=1.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+			return fmt.Errorf("listening for status: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	d.log.Info("agent started", "repo", gitsync.Redact(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
+		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
+	stopWatchdog := d.watchdog()
+	defer stopWatchdog()
+	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for first := true; ; first = false {
+		wait := d.Converge(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if first {
+			d.update(func(s *Status) { s.Ready = true })
+			d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
+		} else {
+			d.opts.Notify("STATUS=" + d.statusLine())
+		}
+		d.update(func(s *Status) { s.NextSync = time.Now().Add(wait) })
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-d.trigger:
+			if !timer.Stop() {
+				<-timer.C
+			}
+		case <-timer.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	d.opts.Notify("STOPPING=1\nSTATUS=stopping")
+	d.log.Info("agent stopped")
+	return nil
+}
+
+// wait is the time to the next poll: the interval with jitter, or a
+// capped exponential backoff while syncs fail.
+func (d *Daemon) wait() time.Duration {
+	base := time.Duration(d.cfg.Interval)
+	if d.failures > 0 {
+		for i := 1; i < d.failures && base < d.opts.BackoffMax; i++ {
+			base *= 2
+		}
+		base = min(base, d.opts.BackoffMax)
+	}
+	j := d.opts.Jitter
+	return time.Duration(float64(base) * (1 - j + 2*j*rand.Float64()))
+}

@@ -1,0 +1,19 @@
+package daemon
+
+import (
+	"log/slog"
+
+	"github.com/coreos/go-systemd/v22/journal"
+)
+
+// SdNotify is the production notifier, for tests that read the socket.
+var SdNotify = sdNotify
+
+// JournalLogger returns a logger whose journal entries go to send.
+func JournalLogger(send func(msg string, priority int, vars map[string]string)) *slog.Logger {
+	return slog.New(&journalHandler{level: slog.LevelInfo, fallback: slog.DiscardHandler,
+		send: func(msg string, p journal.Priority, vars map[string]string) error {
+			send(msg, int(p), vars)
+			return nil
+		}})
+}

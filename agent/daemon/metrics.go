@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the daemon's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg          *prometheus.Registry
+	syncs        *prometheus.CounterVec
+	syncSeconds  prometheus.Histogram
+	applies      *prometheus.CounterVec
+	applySeconds prometheus.Histogram
+	refused      *prometheus.CounterVec
+	webhooks     *prometheus.CounterVec
+	lastSyncOK   prometheus.Gauge
+	commit       *prometheus.GaugeVec
+}
+
+func newMetrics() *metrics {
+	const ns = "homelab_agent"
+	return &metrics{
+		reg: prometheus.NewRegistry(),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "syncs_total",
+			Help: "Syncs with the lab repo's server, by result (ok, refused, error)."}, []string{"result"}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "sync_duration_seconds",
+			Help: "Time of one sync (ref listing, and fetch when the branch moved).", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}),
+		applies: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "applies_total",
+			Help: "Apply passes, by result (ok, error)."}, []string{"result"}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "apply_duration_seconds",
+			Help: "Time of one apply pass.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "refused_commits_total",
+			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push)."}, []string{"reason"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhooks_total",
+			Help: "Webhook requests, by result (accepted, ignored, unauthorized, disabled)."}, []string{"result"}),
+		lastSyncOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_sync_success_timestamp_seconds",
+			Help: "Unix time of the last sync that reached the server."}),
+		commit: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "applied_commit_info",
+			Help: "The applied and the last good commit (value 1)."}, []string{"commit", "last_good"}),
+	}
+}
+
+func (m *metrics) register(d *Daemon) {
+	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
+			Help: "Seconds since the last sync that reached the server (since start when none did)."},
+			func() float64 { s := d.Status(); return s.staleFor(time.Now()).Seconds() }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	for _, r := range []string{"ok", "refused", "error"} {
+		m.syncs.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.applies.WithLabelValues(r)
+	}
+	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push"} {
+		m.refused.WithLabelValues(r)
+	}
+}
+
+func (m *metrics) setCommits(applied, good string) {
+	m.commit.Reset()
+	if applied != "" || good != "" {
+		m.commit.WithLabelValues(applied, good).Set(1)
+	}
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/state"
+)
+
+func newStatus() *cobra.Command {
+	var configPath, root, addr string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Ask the local agent what it applied, from which commit, and what failed",
+		Long: `status asks the running agent (GET /status on its listen address) and prints
+the applied, last good and head commits, a refused commit with its reason
+(homelab.yaml:LINE:COL lines), sync staleness and each resource's result.
+--json prints the agent's JSON as is. The exit status is 1 when the agent
+cannot be reached (what state.json says is printed instead), when the head
+is refused, the last sync failed or is stale, or the last pass failed.`,
+		Example: `  homelab-agent status
+  homelab-agent status --json | jq .last_good_commit`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := daemonConfig(c, configPath, root)
+			if err != nil {
+				return err
+			}
+			if addr == "" {
+				addr = cfg.Listen
+			}
+			body, err := fetchStatus(c.Context(), addr)
+			out := c.OutOrStdout()
+			if err != nil {
+				fmt.Fprintf(c.ErrOrStderr(), "homelab-agent: the agent is not reachable at %s: %v\n", addr, err)
+				if st, serr := state.Load(cfg.Root); serr == nil {
+					fmt.Fprintf(out, "from %s:\n", state.Path)
+					fmt.Fprintf(out, "  applied    %s\n  last good  %s\n", orDefault(st.AppliedCommit, "-"), orDefault(st.LastGoodCommit, "-"))
+					if st.BadCommit != "" {
+						fmt.Fprintf(out, "  refused    %s\n%s", st.BadCommit, indent(st.BadReason, "    "))
+					}
+				}
+				return silentError
+			}
+			var s daemon.Status
+			if err := json.Unmarshal(body, &s); err != nil {
+				return fmt.Errorf("reading the agent's status: %w", err)
+			}
+			if asJSON {
+				out.Write(body)
+			} else {
+				writeStatus(out, &s, time.Now())
+			}
+			if s.Stale || s.SyncError != "" || s.LastError != "" || (s.BadCommit != "" && s.BadCommit == s.HeadCommit) {
+				return silentError
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", daemon.ConfigPath, "the agent's config file (for its listen address)")
+	c.Flags().StringVar(&root, "root", "/", "prefix for host paths (where the config and state are)")
+	c.Flags().StringVar(&addr, "addr", "", "the agent's address (default: listen from the config)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return c
+}
+
+func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/status", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /status: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// writeStatus prints the status for a person.
+func writeStatus(w io.Writer, s *daemon.Status, now time.Time) {
+	fmt.Fprintf(w, "host       %s (%s)\nrepo       %s (branch %s, every %s)\n", s.Host, orDefault(s.Role, "?"), s.Repo, s.Branch, s.Interval)
+	fmt.Fprintf(w, "applied    %s\n", commitNote(s.AppliedCommit, s.AppliedCommit == s.LastGoodCommit && s.AppliedCommit != ""))
+	fmt.Fprintf(w, "last good  %s\n", orDefault(s.LastGoodCommit, "-"))
+	fmt.Fprintf(w, "head       %s\n", orDefault(s.HeadCommit, "-"))
+	if s.RemoteCommit != "" {
+		fmt.Fprintf(w, "server     %s (refused)\n", s.RemoteCommit)
+	}
+	if s.BadCommit != "" {
+		fmt.Fprintf(w, "refused    %s:\n%s", s.BadCommit, indent(s.BadReason, "    "))
+	}
+	sync := "never"
+	if !s.LastSyncOK.IsZero() {
+		sync = fmt.Sprintf("%s (%s ago)", s.LastSyncOK.Format(time.RFC3339), now.Sub(s.LastSyncOK).Round(time.Second))
+	}
+	fmt.Fprintf(w, "last sync  %s\n", sync)
+	if s.Stale {
+		fmt.Fprintf(w, "STALE      no successful sync for %s\n", (time.Duration(s.StaleSeconds) * time.Second).Round(time.Second))
+	}
+	if s.SyncError != "" {
+		fmt.Fprintf(w, "sync error %s\n", s.SyncError)
+	}
+	if !s.NextSync.IsZero() && s.NextSync.After(now) {
+		fmt.Fprintf(w, "next sync  in %s\n", s.NextSync.Sub(now).Round(time.Second))
+	}
+	count := map[string]int{}
+	for _, r := range s.Resources {
+		count[r.Status]++
+	}
+	fmt.Fprintf(w, "resources  %d: %d ok, %d changed, %d failed, %d skipped\n", len(s.Resources), count["ok"], count["changed"], count["failed"], count["skipped"])
+	for _, r := range s.Resources {
+		if r.Status == "failed" || r.Status == "skipped" {
+			fmt.Fprintf(w, "  %s %s: %s\n", r.Status, r.ID, r.Error)
+		}
+	}
+	if s.LastError != "" {
+		fmt.Fprintf(w, "last error\n%s", indent(s.LastError, "    "))
+	}
+}
+
+func commitNote(c string, good bool) string {
+	if c == "" {
+		return "-"
+	}
+	if good {
+		return c + " (good)"
+	}
+	return c
+}
+
+func indent(s, pre string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(pre + l + "\n")
+	}
+	return b.String()
+}
