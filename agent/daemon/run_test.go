@@ -149,8 +149,17 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("healthz: %q", b)
 	}
 	s := decodeStatus(t, httpGet(t, r.url+"/status"))
-	if s.Host != "dns1" || s.Role != "dns" || s.HeadCommit == "" || len(s.Resources) != 4 || s.LastReport == nil {
+	if s.Host != "dns1" || s.Role != "dns" || s.HeadCommit == "" || s.LastReport == nil {
 		t.Fatalf("status: %+v", s)
+	}
+	ids := map[string]bool{}
+	for _, r := range s.Resources {
+		ids[r.ID] = true
+	}
+	for _, id := range []string{"file:/etc/bind/named.conf", "file:/etc/bind/homelab/db.home.example", "nftables:inet homelab"} {
+		if !ids[id] {
+			t.Errorf("status lacks resource %s: %v", id, ids)
+		}
 	}
 	m := httpGet(t, r.url+"/metrics")
 	for _, want := range []string{"homelab_agent_syncs_total", "homelab_agent_applies_total", "homelab_agent_apply_duration_seconds_bucket",
