@@ -340,6 +340,9 @@ func mergeMemory(old, add map[string]string) map[string]string {
 	return m
 }
 
+// ErrLocked is returned by Apply when another apply holds the host.
+var ErrLocked = errors.New("another apply is running on this host")
+
 // lockRoot takes an exclusive lock so that two applies (the daemon and a
 // person) never interleave on one host.
 func lockRoot(root string) (func(), error) {
@@ -353,7 +356,7 @@ func lockRoot(root string) (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking: another apply is running on this host (%s is held)", f.Name())
+		return nil, fmt.Errorf("locking: %w (%s is held)", ErrLocked, f.Name())
 	}
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }

@@ -185,7 +185,7 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only,
 		Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
 	d.metrics.applySeconds.Observe(time.Since(start).Seconds())
-	if rep == nil && err != nil && strings.Contains(err.Error(), "another apply is running") {
+	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()
 		return "transient", err
 	}

@@ -156,6 +156,7 @@ func write(path string, data []byte, mode fs.FileMode, uid, gid int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
+	removeStaleTemps(path)
 	t, err := renameio.NewPendingFile(path, renameio.WithStaticPermissions(mode))
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -173,6 +174,28 @@ func write(path string, data []byte, mode fs.FileMode, uid, gid int) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// removeStaleTemps deletes temp files an earlier write of path left behind
+// when the agent was killed between creating and renaming them
+// (".<name><digits>", renameio's naming). Applies never overlap, so no
+// other writer owns them.
+func removeStaleTemps(path string) {
+	prefix := "." + filepath.Base(path)
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+"*"))
+	for _, m := range matches {
+		suffix := strings.TrimPrefix(filepath.Base(m), prefix)
+		if suffix != "" && strings.Trim(suffix, "0123456789") == "" {
+			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() {
+				os.Remove(m)
+			}
+		}
+	}
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
+	return r.Replace(s)
 }
 
 func syncDir(dir string) error {

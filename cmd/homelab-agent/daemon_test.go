@@ -214,17 +214,21 @@ func TestRunKill9MidApply(t *testing.T) {
 				t.Fatalf("round %d: %s is neither the old nor the new version after kill -9:\n%s", round, path, content)
 			}
 		}
+		for path := range mid {
+			if isTemp(path) {
+				leftovers[path] = true
+			}
+		}
 		for path := range after {
 			if isTemp(path) {
-				// renameio's temp file, killed before its rename: the
-				// target was never touched. agent/files does not sweep
-				// these yet.
-				leftovers[path] = true
+				// Every file changes each round, so the restarted pass
+				// rewrote each target and swept its stale temp files.
+				t.Fatalf("round %d: temp file %s survived the converge after kill -9", round, path)
 			}
 		}
 		before = after
 	}
-	t.Logf("%d kill -9 landed before the pass completed; temp files left beside targets: %d", midApply, len(leftovers))
+	t.Logf("%d kill -9 landed before the pass completed; temp files the kills left (swept by the next pass): %d", midApply, len(leftovers))
 	if midApply == 0 {
 		t.Fatal("no kill -9 landed in the middle of an apply")
 	}
