@@ -2,12 +2,19 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -70,13 +77,19 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail(err.Error())
 		return
 	}
-	if head != st.BadCommit && !d.descends(head, st) {
+	refused := head == st.BadCommit
+	if refused && st.BadHostStamp != "" && st.BadHostStamp != hostStamp(d.cfg.Root) {
+		d.log.Info("the host's secrets changed since the commit failed; trying it again", "commit", short(head))
+		refused = false
+	}
+	if !refused && !d.descends(head, st) {
 		why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
 			" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
 		d.markBad(head, "force_push", why)
 		st.BadCommit, st.BadReason = head, why
+		refused = true
 	}
-	if head != st.BadCommit {
+	if !refused {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
 			return
 		}
@@ -146,7 +159,7 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 	}
 	if st.BadCommit != "" {
 		if s, err := state.Load(d.cfg.Root); err == nil {
-			s.BadCommit, s.BadReason = "", ""
+			s.BadCommit, s.BadReason, s.BadHostStamp = "", "", ""
 			if err := s.Save(d.cfg.Root); err != nil {
 				d.fail(err.Error())
 			}
@@ -219,7 +232,10 @@ func (d *Daemon) markBad(head, kind, reason string) {
 	d.log.Error("refusing commit; keeping the last good commit", "commit", short(head), "why", kind, "err", reason)
 	st, err := state.Load(d.cfg.Root)
 	if err == nil {
-		st.BadCommit, st.BadReason = head, reason
+		st.BadCommit, st.BadReason, st.BadHostStamp = head, reason, ""
+		if kind == "apply_failed" {
+			st.BadHostStamp = hostStamp(d.cfg.Root)
+		}
 		err = st.Save(d.cfg.Root)
 	}
 	if err != nil {
@@ -258,4 +274,23 @@ func short(h string) string {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// hostStamp fingerprints what the host supplies to a pass beyond the
+// commit: secrets.env's size and time, and the names (never the values) of
+// HOMELAB_SECRET_* variables.
+func hostStamp(root string) string {
+	h := sha256.New()
+	if fi, err := os.Stat(filepath.Join(root, secrets.File)); err == nil {
+		fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
+	}
+	var names []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, secrets.EnvPrefix) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	fmt.Fprintln(h, strings.Join(names, ","))
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -345,3 +345,31 @@ func decodeStatus(t *testing.T, body string) daemon.Status {
 	}
 	return s
 }
+
+// TestMissingSecretRetriedWhenAdded: a commit that cannot apply because the
+// host lacks a secret stays refused until the host's secrets change, then
+// applies without waiting for a newer commit.
+func TestMissingSecretRetriedWhenAdded(t *testing.T) {
+	h := newHarness(t, nil)
+	c0 := h.repo.Git("rev-parse", "HEAD")
+	h.converge()
+	// dns1 becomes the proxy: the traefik role needs CF_DNS_API_TOKEN.
+	h.repo.Edit("homelab.yaml", "role: traefik", "role: dns")
+	h.repo.Edit("homelab.yaml", "dns1:   {ip: 192.168.100.2,  role: dns", "dns1:   {ip: 192.168.100.2,  role: traefik")
+	c1 := h.repo.CommitAndPush("dns1 becomes the proxy")
+	s := h.converge()
+	if s.BadCommit != c1 || s.AppliedCommit != c0 || !strings.Contains(s.BadReason, "missing secret CF_DNS_API_TOKEN") {
+		t.Fatalf("missing secret: bad %s applied %s reason %q", s.BadCommit, s.AppliedCommit, s.BadReason)
+	}
+	if s = h.converge(); s.AppliedCommit != c0 {
+		t.Fatalf("nothing changed on the host, yet the commit was retried: %+v", s)
+	}
+	p := filepath.Join(h.root, "etc/homelab-agent/secrets.env")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte("CF_DNS_API_TOKEN=tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s = h.converge(); s.AppliedCommit != c1 || s.LastGoodCommit != c1 || s.BadCommit != "" {
+		t.Fatalf("after adding the secret: %+v", s)
+	}
+}

@@ -34,6 +34,10 @@ type State struct {
 	// BadReason says why, with file:line:col for lab errors.
 	BadCommit string `json:"bad_commit,omitempty"`
 	BadReason string `json:"bad_reason,omitempty"`
+	// BadHostStamp fingerprints the host's secrets when a commit failed to
+	// apply; when they change (a missing secret added) the commit is tried
+	// again without waiting for a newer one.
+	BadHostStamp string `json:"bad_host_stamp,omitempty"`
 	// LastApply is when the last apply pass ended.
 	LastApply time.Time `json:"last_apply,omitzero"`
 	// Resources is the last result per resource ID.
