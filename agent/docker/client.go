@@ -1,9 +1,8 @@
 package docker
 
 import (
-	"context"
-	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/docker/docker/client"
@@ -14,24 +13,25 @@ type Connector func() (*client.Client, error)
 
 var (
 	sharedMu     sync.Mutex
-	sharedClient *client.Client
+	sharedClient = map[string]*client.Client{}
 )
 
 // Shared returns the process-wide client for the engine named by the
 // environment (DOCKER_HOST, default unix:///var/run/docker.sock), with API
-// version negotiation. It is created once, so that the negotiation ping
-// happens once per process and not on every pass.
+// version negotiation. It is created once per DOCKER_HOST, so that the
+// negotiation ping happens once per process and not on every pass.
 func Shared() (*client.Client, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if sharedClient != nil {
-		return sharedClient, nil
+	host := os.Getenv(client.EnvOverrideHost)
+	if c := sharedClient[host]; c != nil {
+		return c, nil
 	}
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return nil, fmt.Errorf("configuring the Docker client: %w", err)
 	}
-	sharedClient = c
+	sharedClient[host] = c
 	return c, nil
 }
 
@@ -49,13 +49,8 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // wrapConn turns a connection failure into an *UnreachableError.
 func wrapConn(c *client.Client, err error) error {
-	if err == nil {
-		return nil
-	}
-	if client.IsErrConnectionFailed(err) || errors.Is(err, context.DeadlineExceeded) && c != nil {
-		if client.IsErrConnectionFailed(err) {
-			return &UnreachableError{Host: c.DaemonHost(), Err: err}
-		}
+	if err != nil && client.IsErrConnectionFailed(err) {
+		return &UnreachableError{Host: c.DaemonHost(), Err: err}
 	}
 	return err
 }

@@ -29,11 +29,18 @@ type Project struct {
 	HealthTimeout time.Duration
 	// Environ is the host environment for interpolation (os.Environ() when nil).
 	Environ []string
+	// Requires lists resource IDs (the config files the containers mount)
+	// whose failure skips this project in a pass.
+	Requires []string
 }
+
+// DependsOn implements resource.Depender.
+func (p *Project) DependsOn() []string { return p.Requires }
 
 var (
 	_ resource.Resource   = (*Project)(nil)
 	_ resource.SecretUser = (*Project)(nil)
+	_ resource.Depender   = (*Project)(nil)
 )
 
 // ID implements resource.Resource.

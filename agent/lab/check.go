@@ -126,6 +126,9 @@ func checkHosts(l *Lab, opts Options, errs *Errors) {
 		if h.Expose != nil {
 			checkExpose(h.Expose, errs)
 		}
+		if h.ComposePos != (Pos{}) {
+			h.ComposeData = readRepoFile(l, h.Compose, h.ComposePos, "compose file", errs)
+		}
 	}
 }
 

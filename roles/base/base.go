@@ -1,6 +1,6 @@
 // Package base renders what every host gets whatever its role: name
 // resolution through the lab's dns hosts, and the extra compose apps
-// homelab.yaml places on the host.
+// homelab.yaml places on the host (run by the container resource).
 package base
 
 import (
@@ -14,9 +14,6 @@ import (
 
 // ResolvedPath is the systemd-resolved drop-in that points a host at the lab DNS.
 const ResolvedPath = "/etc/systemd/resolved.conf.d/homelab.conf"
-
-// AppDir is where an extra app's compose project is kept on its host.
-func AppDir(name string) string { return "/etc/homelab-agent/apps/" + name }
 
 // Build returns the host-independent part of a host's desired state.
 func Build(in roles.Input) *roles.Output {
@@ -39,9 +36,7 @@ func Build(in roles.Input) *roles.Output {
 		})
 	}
 	for _, a := range l.AppsOn(in.Host.Name) {
-		out.Resources = append(out.Resources, &files.File{
-			Path: AppDir(a.Name) + "/compose.yaml", Content: a.ComposeData, Mode: 0o644,
-		})
+		out.Resources = append(out.Resources, roles.AppContainers(l, a))
 	}
 	return out
 }

@@ -129,7 +129,9 @@ func Standin(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(append(code, runtime.Version()...))
+	dockerfile := "FROM scratch\nCOPY standin /standin\nCOPY standin /usr/local/bin/php\nCOPY standin /usr/bin/pg_dumpall\nCOPY standin /bin/sh\nCOPY standin /cron.sh\n" +
+		"ENV PATH=/usr/local/bin:/usr/bin:/bin\nENTRYPOINT [\"/standin\"]\nCMD [\"serve\"]\n"
+	sum := sha256.Sum256([]byte(string(code) + dockerfile + runtime.Version()))
 	tag := "homelab-agent-standin:" + hex.EncodeToString(sum[:6])
 	if built[tag] {
 		return tag
@@ -150,8 +152,6 @@ func Standin(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := "FROM scratch\nCOPY standin /standin\nCOPY standin /usr/local/bin/php\nCOPY standin /usr/bin/pg_dumpall\n" +
-		"ENV PATH=/usr/local/bin:/usr/bin:/bin\nENTRYPOINT [\"/standin\"]\nCMD [\"serve\"]\n"
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
 	for name, data := range map[string][]byte{"Dockerfile": []byte(dockerfile), "standin": exe} {

@@ -6,7 +6,9 @@
 //	                    has passed (and /data/unhealthy is absent); / prints env
 //	standin health      exits 0 when http://127.0.0.1:$PORT/healthz answers 200
 //	standin exit N      exits with status N (one-shot jobs)
-//	php occ maintenance:mode --on|--off   records the mode in /tmp/maintenance
+//	anything else       serve (the real image's own arguments)
+//	php occ maintenance:mode --on|--off   appends the mode to /var/www/html/maintenance.log
+//	sh -c ...           a CMD-SHELL healthcheck: exits 0 when /healthz answers 200
 //	pg_dumpall ...      prints a small SQL dump on stdout
 //
 // On start it appends "$SERVICE started" to $LOG_FILE when set, which the
@@ -29,6 +31,13 @@ func main() {
 	switch name {
 	case "php":
 		occ(args)
+		return
+	case "sh":
+		// Stands in for CMD-SHELL healthchecks of the real images
+		// (pg_isready, redis-cli ping): healthy once serving.
+		if resp, err := http.Get("http://127.0.0.1:" + env("PORT", "8080") + "/healthz"); err != nil || resp.StatusCode != 200 {
+			os.Exit(1)
+		}
 		return
 	case "pg_dumpall":
 		fmt.Println("-- stand-in dump", strings.Join(args, " "))
@@ -55,8 +64,8 @@ func main() {
 		logStart()
 		os.Exit(code)
 	default:
-		fmt.Fprintln(os.Stderr, "standin: unknown mode", args[0])
-		os.Exit(2)
+		// The real image's arguments (traefik --configFile=..., ...).
+		serve()
 	}
 }
 
@@ -106,14 +115,13 @@ func occ(args []string) {
 		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off`")
 		os.Exit(2)
 	}
-	os.MkdirAll("/tmp", 0o777)
 	mode := strings.TrimPrefix(args[2], "--")
-	if err := os.WriteFile("/tmp/maintenance", []byte(mode+"\n"), 0o644); err != nil {
+	f, err := os.OpenFile("/var/www/html/maintenance.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o666)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	f, _ := os.OpenFile("/tmp/maintenance.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	fmt.Fprintln(f, mode)
+	fmt.Fprintf(f, "%s uid=%d\n", mode, os.Getuid())
 	f.Close()
 	fmt.Println("Maintenance mode", mode)
 }
