@@ -2,4 +2,6 @@ package docker
 
 import "github.com/docker/docker/api/types/image"
 
-func imageRemoveOptions() image.RemoveOptions { return image.RemoveOptions{Force: false, PruneChildren: false} }
+func imageRemoveOptions() image.RemoveOptions {
+	return image.RemoveOptions{Force: false, PruneChildren: false}
+}

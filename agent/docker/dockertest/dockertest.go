@@ -26,6 +26,7 @@ import (
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
@@ -203,6 +204,7 @@ func Tag(t testing.TB, names ...string) {
 		if err := cli.ImageTag(ctx, standin, n); err != nil {
 			t.Fatalf("tagging %s: %v", n, err)
 		}
+		t.Cleanup(func() { cli.ImageRemove(context.Background(), n, image.RemoveOptions{}) })
 	}
 }
 
