@@ -102,3 +102,24 @@ func Standins(t testing.TB, projects []string, images ...string) {
 		dockertest.CleanupProject(t, docker.LabelProject, p)
 	}
 }
+
+// ComposeFiles returns the compose file contents of a container resource.
+func ComposeFiles(r any) []string {
+	p, ok := r.(*docker.Project)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, f := range p.Files {
+		out = append(out, string(f.Content))
+	}
+	return out
+}
+
+// Vars returns the interpolation variables of a container resource.
+func Vars(r any) map[string]string {
+	if p, ok := r.(*docker.Project); ok {
+		return p.Vars
+	}
+	return nil
+}

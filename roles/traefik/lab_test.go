@@ -1,0 +1,13 @@
+package traefik_test
+
+import (
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+)
+
+type rolesLab struct {
+	lab  *lab.Lab
+	host string
+	now  time.Time
+}
