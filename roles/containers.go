@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"context"
 	"path/filepath"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
@@ -48,13 +49,32 @@ func PublicHost(in Input) (host string, port int) {
 	return "", 0
 }
 
-// CheckAppNames reports apps on hosts with the role that would share the
-// role's compose project name (and so its containers).
-func CheckAppNames(l *lab.Lab, role, project string, errs *lab.Errors) {
-	for _, h := range l.WithRole(role) {
+// CheckContainers is the lab check of a role that runs containers: for
+// each host with the role, an app may not take the role's project name,
+// and the host's compose: override and its apps' compose files must parse
+// (unsupported keys are reported with their file, line and key).
+func CheckContainers(l *lab.Lab, r Role, project string, errs *lab.Errors) {
+	ctx := context.Background()
+	for _, h := range l.WithRole(r.Name()) {
+		if h.Compose != "" {
+			out, err := r.Build(Input{Lab: l, Host: h})
+			if err == nil {
+				for _, res := range out.Resources {
+					if p, ok := res.(*docker.Project); ok {
+						if err := p.Validate(ctx); err != nil {
+							errs.At(h.ComposePos, "%v", err)
+						}
+					}
+				}
+			}
+		}
 		for _, a := range l.AppsOn(h.Name) {
 			if a.Name == project {
-				errs.At(a.NamePos, "app %q on host %s has the name of the host's %s role; rename the app", a.Name, h.Name, role)
+				errs.At(a.NamePos, "app %q on host %s has the name of the host's %s role; rename the app", a.Name, h.Name, r.Name())
+				continue
+			}
+			if err := AppContainers(l, a).Validate(ctx); err != nil {
+				errs.At(a.ComposePos, "%v", err)
 			}
 		}
 	}

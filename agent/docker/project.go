@@ -287,3 +287,12 @@ func summarize(id string, steps []*step) *resource.Change {
 	}
 	return &resource.Change{ID: id, Subsystem: Subsystem, Action: action, Summary: strings.Join(parts, "; "), Diff: b.String()}
 }
+
+// Validate parses the project's compose files as a pass would (host paths
+// as they are, the agent's own environment) and reports the first
+// problem: an unsupported key (file:line:col), a bad value, a missing
+// env file. It talks to no engine.
+func (p *Project) Validate(ctx context.Context) error {
+	_, err := loadProject(ctx, &p.Source, func(s string) string { return s }, p.environ())
+	return err
+}

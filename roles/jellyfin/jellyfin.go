@@ -67,7 +67,7 @@ func (r Role) Build(in roles.Input) (*roles.Output, error) {
 }
 
 // Validate implements roles.Validator.
-func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckAppNames(l, r.Name(), Project, errs) }
+func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }
 
 // Quiesce implements roles.Quiescer: Jellyfin's SQLite databases are
 // only consistent at rest, so the container stops for the backup.

@@ -65,12 +65,12 @@ func (Role) Build(in roles.Input) (*roles.Output, error) {
 }
 
 // Validate implements roles.Validator.
-func (Role) Validate(l *lab.Lab, errs *lab.Errors) {
+func (r Role) Validate(l *lab.Lab, errs *lab.Errors) {
 	if p := l.Proxy.DNSProvider; p != "" && p != "cloudflare" {
 		errs.At(l.Proxy.DNSProviderPos, "unsupported proxy.dns_provider %q (supported: cloudflare)", p)
 	}
 	if hs := l.WithRole("traefik"); len(hs) > 0 && l.Proxy.ACMEEmail == "" {
 		errs.At(hs[0].RolePos, "the traefik role needs proxy.acme_email for Let's Encrypt")
 	}
-	roles.CheckAppNames(l, "traefik", Project, errs)
+	roles.CheckContainers(l, r, Project, errs)
 }
