@@ -3,6 +3,8 @@ package roles
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -78,4 +80,25 @@ func CheckContainers(l *lab.Lab, r Role, project string, errs *lab.Errors) {
 			}
 		}
 	}
+}
+
+// ProjectsMemory is the memory key under which a host remembers the
+// compose projects its last pass ran.
+const ProjectsMemory = "containers.projects"
+
+// RemovedProjects returns the resource that removes the containers of
+// projects the host ran on its last pass but no longer runs (an app taken
+// out of homelab.yaml, a former role), or nil when there are none. A pass
+// with nothing removed costs no engine call.
+func RemovedProjects(in Input, now []string) *docker.Prune {
+	var gone []string
+	for _, p := range strings.Split(in.Memory[ProjectsMemory], ",") {
+		if p != "" && !slices.Contains(now, p) {
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	return &docker.Prune{Projects: gone}
 }

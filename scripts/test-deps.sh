@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what the test suite needs and is idempotent:
 # BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, openssh,
+# the Docker Engine,
 # and restic through `go install`. Run as root to install Debian packages;
 # without root it only reports what is missing.
 set -euo pipefail
@@ -21,6 +22,8 @@ if ! bind_ok; then need_pkgs+=(bind9 bind9-utils bind9-dnsutils); fi
 have ip || need_pkgs+=(iproute2)
 have nft || need_pkgs+=(nftables)
 have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server openssh-client)
+# The container tests need a Docker Engine (any version with API 1.41+).
+have dockerd || [ -S /var/run/docker.sock ] || need_pkgs+=(docker.io)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -60,3 +60,15 @@ func BenchmarkContainersNoop(b *testing.B) {
 	b.ReportMetric(float64(len(calls))/float64(b.N), "calls/op")
 	b.ReportMetric(float64(len(dockertest.Writes(calls)))/float64(b.N), "writes/op")
 }
+
+// BenchmarkLoadProject is the compose-go part of a pass: parsing and
+// interpolating the 4-service file, without the engine.
+func BenchmarkLoadProject(b *testing.B) {
+	src := &Source{Name: "bench", Files: []File{{Name: "compose.yaml", Content: []byte(fourServices)}}, DataDir: "/srv/data/bench"}
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := loadProject(ctx, src, func(s string) string { return s }, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -30,7 +30,7 @@ var supportedKeys = keyset{
 		"healthcheck": {"test": leaf, "interval": leaf, "timeout": leaf, "retries": leaf,
 			"start_period": leaf, "disable": leaf},
 		"volumes": {"*": {"type": leaf, "source": leaf, "target": leaf, "read_only": leaf,
-			"bind": {"create_host_path": leaf}, "volume": {"nocopy": leaf}, "tmpfs": {"size": leaf}}},
+			"bind": {"create_host_path": leaf}, "tmpfs": {"size": leaf}}},
 		"networks":    {"*": {"aliases": leaf}},
 		"ports":       {"*": {"target": leaf, "published": leaf, "host_ip": leaf, "protocol": leaf, "mode": leaf}},
 		"expose":      leaf,
@@ -48,7 +48,7 @@ var supportedKeys = keyset{
 		"extends": {"service": leaf},
 	}},
 	"networks": {"*": {"name": leaf, "driver": leaf, "driver_opts": leaf, "external": leaf,
-		"internal": leaf, "labels": leaf, "attachable": leaf, "ipam": leaf, "enable_ipv6": leaf}},
+		"internal": leaf, "labels": leaf, "attachable": leaf}},
 	"volumes": {"*": {"name": leaf, "driver": leaf, "driver_opts": leaf, "external": leaf, "labels": leaf}},
 }
 

@@ -35,8 +35,14 @@ func Build(in roles.Input) *roles.Output {
 			Commands: [][]string{{"systemctl", "try-reload-or-restart", "systemd-resolved.service"}},
 		})
 	}
+	projects := []string{in.Host.Role} // a container role's project is named after it
 	for _, a := range l.AppsOn(in.Host.Name) {
 		out.Resources = append(out.Resources, roles.AppContainers(l, a))
+		projects = append(projects, a.Name)
 	}
+	if p := roles.RemovedProjects(in, projects); p != nil {
+		out.Resources = append(out.Resources, p)
+	}
+	out.Memory = map[string]string{roles.ProjectsMemory: strings.Join(projects, ",")}
 	return out
 }
