@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
@@ -115,3 +118,9 @@ func (h *harness) writeData(rel, content string) string {
 	}
 	return p
 }
+
+func imageRemoveOptions() image.RemoveOptions { return image.RemoveOptions{} }
+
+func networkInspectOptions() network.InspectOptions { return network.InspectOptions{} }
+
+func fmtSscan(s string, v any) { fmt.Sscan(s, v) }
