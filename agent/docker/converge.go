@@ -122,7 +122,16 @@ func (c *converger) ensureShared(ctx context.Context) error {
 		}
 		return l
 	}
+	used := map[string]bool{}
+	for _, s := range c.proj.Services {
+		for n := range s.Networks {
+			used[n] = true
+		}
+	}
 	for key, n := range c.proj.Networks {
+		if !used[n.Name] {
+			continue // compose's implicit default network, unused under network_mode
+		}
 		_, err := c.cli.NetworkInspect(ctx, n.Name, network.InspectOptions{})
 		switch {
 		case err == nil:

@@ -25,7 +25,7 @@ type Prune struct {
 var _ resource.Resource = (*Prune)(nil)
 
 // ID implements resource.Resource.
-func (p *Prune) ID() string { return "containers:removed-projects" }
+func (p *Prune) ID() string { return "prune:containers" }
 
 // Subsystem implements resource.Resource.
 func (p *Prune) Subsystem() string { return Subsystem }

@@ -69,6 +69,7 @@ func mapsWith(m map[string]string, k, v string) map[string]string {
 // Pass runs plan (apply false) or apply of the host's containers into root.
 func Pass(t testing.TB, l *lab.Lab, host, root string, apply bool) *agent.Report {
 	t.Helper()
+	dockertest.Client(t) // skip (fail under CI) without an engine
 	opts := agent.Options{Root: root, Only: []string{docker.Subsystem}, Secrets: secrets.FromMap(Secrets)}
 	run := agent.Plan
 	if apply {

@@ -11,3 +11,12 @@ type rolesLab struct {
 	host string
 	now  time.Time
 }
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -153,3 +153,15 @@ func TestContainerMountsConfigAndRestartsOnStaticChange(t *testing.T) {
 		t.Fatalf("static config hash %q -> %q", h1, h2)
 	}
 }
+
+func TestPlanShowsTheContainer(t *testing.T) {
+	l := rolestest.Lab(t, "", nil)
+	rep := rolestest.Pass(t, l, "proxy", t.TempDir(), false)
+	text := rolestest.Text(rep)
+	if !strings.Contains(text, "+ traefik (traefik-traefik-1): new") || strings.Contains(text, rolestest.Secrets["CF_DNS_API_TOKEN"]) {
+		t.Fatalf("plan:\n%s", text)
+	}
+	if !slicesContains(rep.Secrets.Needed, "CF_DNS_API_TOKEN") {
+		t.Fatalf("secrets needed %v", rep.Secrets.Needed)
+	}
+}
