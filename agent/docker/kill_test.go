@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,11 +43,7 @@ func TestKillMidApplyConverges(t *testing.T) {
 `, "IMAGE", image)
 	l := rolestest.Lab(t, "  box: {ip: 192.168.100.20, role: dns}\napps:\n  - {host: box, name: "+name+", compose: app/compose.yaml}\n",
 		map[string]string{"app/compose.yaml": compose})
-	bin := filepath.Join(t.TempDir(), "homelab-agent")
-	build := exec.Command("go", "build", "-o", bin, "github.com/homelab-agent/homelab-agent/cmd/homelab-agent")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the agent: %v\n%s", err, out)
-	}
+	bin := buildAgent(t)
 	root := t.TempDir()
 	apply := func() *exec.Cmd {
 		return exec.Command(bin, "apply", "--host", "box", "--repo", l.Dir, "--root", root, "--only", "containers")
@@ -101,4 +99,84 @@ func TestKillMidApplyConverges(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "no changes") {
 		t.Fatalf("third apply: %v\n%s", err, out)
 	}
+}
+
+// TestKillAtAnyPointConverges kills the agent at several moments of a
+// pass that recreates every service (remove, create, start), then checks
+// that the next pass converges: one container per service, then no change.
+func TestKillAtAnyPointConverges(t *testing.T) {
+	cli := dockertest.Client(t)
+	name := dockertest.Name(t)
+	image := "homelab-test-" + name + ":v1"
+	dockertest.Tag(t, image)
+	dockertest.CleanupProject(t, docker.LabelProject, name)
+	compose := func(gen int) string {
+		return strings.NewReplacer("IMAGE", image, "GEN", strconv.Itoa(gen)).Replace(`services:
+  a: {image: IMAGE, environment: {G: "GEN"}}
+  b: {image: IMAGE, environment: {G: "GEN"}, depends_on: [a]}
+  c: {image: IMAGE, environment: {G: "GEN"}, depends_on: [b]}
+  d: {image: IMAGE, environment: {G: "GEN"}}
+`)
+	}
+	bin := buildAgent(t)
+	root := t.TempDir()
+	for gen, delay := range []time.Duration{0, 30 * time.Millisecond, 120 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond} {
+		l := rolestest.Lab(t, "  box: {ip: 192.168.100.20, role: dns}\napps:\n  - {host: box, name: "+name+", compose: app/compose.yaml}\n",
+			map[string]string{"app/compose.yaml": compose(gen)})
+		args := []string{"apply", "--host", "box", "--repo", l.Dir, "--root", root, "--only", "containers"}
+		cmd := exec.Command(bin, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay) // the point of the kill; the check after it polls nothing
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("gen %d: apply after kill at %s: %v\n%s", gen, delay, err, out)
+		}
+		cs, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+			Filters: filters.NewArgs(filters.Arg("label", docker.LabelProject+"="+name))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, c := range cs {
+			per[c.Labels[docker.LabelService]]++
+			if c.State != "running" {
+				t.Errorf("gen %d: %s is %s", gen, c.Names, c.State)
+			}
+		}
+		if len(per) != 4 || per["a"] != 1 || per["b"] != 1 || per["c"] != 1 || per["d"] != 1 {
+			t.Fatalf("gen %d (kill at %s): containers per service %v", gen, delay, per)
+		}
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "no changes") {
+			t.Fatalf("gen %d: third apply: %v\n%s", gen, err, out)
+		}
+	}
+}
+
+var agentBin struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// buildAgent builds the homelab-agent binary once per test process.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	agentBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "hl-agent-bin")
+		if err != nil {
+			agentBin.err = err
+			return
+		}
+		agentBin.path = filepath.Join(dir, "homelab-agent")
+		agentBin.out, agentBin.err = exec.Command("go", "build", "-o", agentBin.path, "github.com/homelab-agent/homelab-agent/cmd/homelab-agent").CombinedOutput()
+	})
+	if agentBin.err != nil {
+		t.Fatalf("building the agent: %v\n%s", agentBin.err, agentBin.out)
+	}
+	return agentBin.path
 }
