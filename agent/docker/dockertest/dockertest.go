@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/docker/docker/api/types/build"
@@ -138,6 +139,12 @@ func Standin(t testing.TB) string {
 		return tag
 	}
 	ctx := context.Background()
+	// Test binaries of several packages run at once: one builds, the
+	// others wait for it and find the image.
+	if lock, err := os.OpenFile(filepath.Join(os.TempDir(), "homelab-agent-standin.lock"), os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+		defer lock.Close()
+	}
 	if _, err := cli.ImageInspect(ctx, tag); err == nil {
 		built[tag] = true
 		return tag
