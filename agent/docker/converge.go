@@ -52,7 +52,16 @@ func (c *converger) apply(ctx context.Context, s *step) error {
 		return err
 	}
 	if s.action == "start" {
-		return c.start(ctx, s.old.ID)
+		err := c.cli.ContainerStart(ctx, s.old.ID, container.StartOptions{})
+		if !errdefs.IsNotFound(err) {
+			if err != nil {
+				return fmt.Errorf("starting container: %s", c.env.Secrets.Redact(err.Error()))
+			}
+			return nil
+		}
+		// The engine rolled back a create whose client (an agent killed
+		// mid-call) went away after the list: create it now.
+		s.old, s.action = nil, "create"
 	}
 	if err := c.ensureShared(ctx); err != nil {
 		return err

@@ -66,11 +66,18 @@ func TestKillMidApplyConverges(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Kill once a runs (its create and start are complete; a kill inside
+	// the create call is TestKillAtAnyPointConverges's business).
 	deadline := time.Now().Add(20 * time.Second)
-	for len(list()["a"]) == 0 {
+	for {
+		if ids := list()["a"]; len(ids) == 1 {
+			if info, err := cli.ContainerInspect(context.Background(), ids[0]); err == nil && info.State.Running {
+				break
+			}
+		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("a was never created")
+			t.Fatal("a was never started")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
