@@ -133,6 +133,9 @@ func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
 		if h.Expose != nil {
 			checkExpose(h.Expose, errs)
 		}
+		if h.ComposePos != (Pos{}) {
+			h.ComposeData = readRepoFile(l, h.Compose, h.ComposePos, "compose file", errs)
+		}
 	}
 }
 

@@ -101,6 +101,14 @@ type Host struct {
 	Allow []*Allow `yaml:"allow"`
 	// Expose overrides the role's public name and port behind Traefik.
 	Expose *Expose `yaml:"expose"`
+	// Compose replaces the role's embedded compose file with one in the
+	// lab repo (its folder's .env feeds interpolation).
+	Compose    string `yaml:"compose"`
+	ComposePos Pos    `yaml:"-"`
+	// ComposeData is the compose file's content, read when the lab loads.
+	ComposeData []byte `yaml:"-"`
+	// GPU passes /dev/dri into the containers of roles that use it (jellyfin).
+	GPU bool `yaml:"gpu"`
 }
 
 // VM is how bootstrap creates the host on Proxmox.

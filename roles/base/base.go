@@ -1,6 +1,7 @@
 // Package base renders what every host gets whatever its role: its
 // firewall table, name resolution through the lab's dns hosts, and the
-// extra compose apps homelab.yaml places on the host.
+// extra compose apps homelab.yaml places on the host (run by the container
+// resource).
 package base
 
 import (
@@ -14,9 +15,6 @@ import (
 
 // ResolvedPath is the systemd-resolved drop-in that points a host at the lab DNS.
 const ResolvedPath = "/etc/systemd/resolved.conf.d/homelab.conf"
-
-// AppDir is where an extra app's compose project is kept on its host.
-func AppDir(name string) string { return "/etc/homelab-agent/apps/" + name }
 
 // Build returns the host-independent part of a host's desired state.
 func Build(in roles.Input) *roles.Output {
@@ -40,10 +38,14 @@ func Build(in roles.Input) *roles.Output {
 			Commands: [][]string{{"sh", "-c", "! systemctl cat systemd-resolved.service >/dev/null 2>&1 || systemctl try-reload-or-restart systemd-resolved.service"}},
 		})
 	}
+	projects := []string{in.Host.Role} // a container role's project is named after it
 	for _, a := range l.AppsOn(in.Host.Name) {
-		out.Resources = append(out.Resources, &files.File{
-			Path: AppDir(a.Name) + "/compose.yaml", Content: a.ComposeData, Mode: 0o644,
-		})
+		out.Resources = append(out.Resources, roles.AppContainers(l, a))
+		projects = append(projects, a.Name)
 	}
+	if p := roles.RemovedProjects(in, projects); p != nil {
+		out.Resources = append(out.Resources, p)
+	}
+	out.Memory = map[string]string{roles.ProjectsMemory: strings.Join(projects, ",")}
 	return out
 }

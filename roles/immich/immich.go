@@ -1,19 +1,30 @@
 // Package immich is the immich role: immich-server, machine learning,
 // Valkey and PostgreSQL with VectorChord, as upstream's compose file runs
-// them, with the library and database on the data disk.
+// them, with the library and database on the data disk. Its database is
+// backed up as a pg_dumpall stream (see Dump).
 package immich
 
 import (
-	"github.com/homelab-agent/homelab-agent/agent/files"
+	_ "embed"
+	"strconv"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/roles"
 )
 
-// EnvPath is the environment file upstream's compose file reads (.env).
-const EnvPath = "/etc/homelab-agent/immich/immich.env"
+//go:embed compose.yaml
+var composeFile []byte
+
+// Project is the compose project; Database is the PostgreSQL service,
+// named as in upstream's compose file.
+const (
+	Project  = "immich"
+	Database = "database"
+)
 
 // DataDir holds the photo library and the database on the data disk.
-const DataDir = "/srv/data/immich"
+var DataDir = roles.DataDir(Project)
 
 // Role is the immich role.
 type Role struct{}
@@ -21,8 +32,10 @@ type Role struct{}
 func init() { roles.Register(Role{}) }
 
 var (
-	_ roles.Role    = Role{}
-	_ roles.Exposer = Role{}
+	_ roles.Role      = Role{}
+	_ roles.Exposer   = Role{}
+	_ roles.Validator = Role{}
+	_ roles.Dumper    = Role{}
 )
 
 // Name implements roles.Role.
@@ -33,15 +46,18 @@ func (Role) DefaultExpose() (string, int) { return "immich", 2283 }
 
 // Build implements roles.Role with upstream example.env's variables.
 func (Role) Build(in roles.Input) (*roles.Output, error) {
-	env := roles.EnvFile("immich.env", map[string]string{
+	_, port := roles.PublicHost(in)
+	vars := map[string]string{
 		"UPLOAD_LOCATION":  DataDir + "/library",
 		"DB_DATA_LOCATION": DataDir + "/postgres",
 		"IMMICH_VERSION":   "release",
-		"DB_PASSWORD":      "${secret:IMMICH_DB_PASSWORD}",
 		"DB_USERNAME":      "postgres",
 		"DB_DATABASE_NAME": "immich",
-	})
-	return &roles.Output{Resources: []resource.Resource{
-		&files.File{Path: EnvPath, Content: env, Mode: 0o600},
-	}}, nil
+		"HTTP_PORT":        strconv.Itoa(port),
+	}
+	p := roles.Containers(in, Project, "roles/immich/compose.yaml", composeFile, vars)
+	return &roles.Output{Resources: []resource.Resource{p}}, nil
 }
+
+// Validate implements roles.Validator.
+func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }

@@ -1,17 +1,26 @@
 // Package nextcloud is the nextcloud role: Nextcloud (apache image) with
-// PostgreSQL and Redis, configured to sit behind the lab's Traefik.
+// PostgreSQL, Redis and a cron container, configured to sit behind the
+// lab's Traefik (trusted proxies, overwrite host and protocol).
 package nextcloud
 
 import (
+	_ "embed"
+	"strconv"
 	"strings"
 
-	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/roles"
 )
 
-// EnvPath is the environment file the Nextcloud containers read.
-const EnvPath = "/etc/homelab-agent/nextcloud/nextcloud.env"
+//go:embed compose.yaml
+var composeFile []byte
+
+// Project is the role's compose project name; App is the service occ runs in.
+const (
+	Project = "nextcloud"
+	App     = "app"
+)
 
 // Role is the nextcloud role.
 type Role struct{}
@@ -19,8 +28,10 @@ type Role struct{}
 func init() { roles.Register(Role{}) }
 
 var (
-	_ roles.Role    = Role{}
-	_ roles.Exposer = Role{}
+	_ roles.Role      = Role{}
+	_ roles.Exposer   = Role{}
+	_ roles.Validator = Role{}
+	_ roles.Quiescer  = Role{}
 )
 
 // Name implements roles.Role.
@@ -29,41 +40,24 @@ func (Role) Name() string { return "nextcloud" }
 // DefaultExpose implements roles.Exposer.
 func (Role) DefaultExpose() (string, int) { return "nextcloud", 80 }
 
-// Build implements roles.Role: trusted domain, trusted proxies and the
-// overwrite settings Nextcloud needs behind a TLS-terminating proxy.
+// Build implements roles.Role: the compose project with the trusted
+// domain, trusted proxies and the overwrite settings Nextcloud needs
+// behind a TLS-terminating proxy.
 func (r Role) Build(in roles.Input) (*roles.Output, error) {
-	l := in.Lab
-	host := publicHost(in, r)
+	host, port := roles.PublicHost(in)
 	var proxies []string
-	for _, p := range l.WithRole("traefik") {
+	for _, p := range in.Lab.WithRole("traefik") {
 		proxies = append(proxies, p.IP.String())
 	}
-	env := roles.EnvFile("nextcloud.env", map[string]string{
-		"NEXTCLOUD_TRUSTED_DOMAINS": host,
-		"TRUSTED_PROXIES":           strings.Join(proxies, " "),
-		"OVERWRITEHOST":             host,
-		"OVERWRITEPROTOCOL":         "https",
-		"OVERWRITECLIURL":           "https://" + host,
-		"NEXTCLOUD_ADMIN_USER":      "admin",
-		"NEXTCLOUD_ADMIN_PASSWORD":  "${secret:NEXTCLOUD_ADMIN_PASSWORD}",
-		"POSTGRES_HOST":             "db",
-		"POSTGRES_DB":               "nextcloud",
-		"POSTGRES_USER":             "nextcloud",
-		"POSTGRES_PASSWORD":         "${secret:NEXTCLOUD_DB_PASSWORD}",
-		"REDIS_HOST":                "redis",
-	})
-	return &roles.Output{Resources: []resource.Resource{
-		&files.File{Path: EnvPath, Content: env, Mode: 0o600},
-	}}, nil
+	vars := map[string]string{
+		"DATA_DIR":        roles.DataDir(Project),
+		"PUBLIC_HOST":     host,
+		"HTTP_PORT":       strconv.Itoa(port),
+		"TRUSTED_PROXIES": strings.Join(proxies, " "),
+	}
+	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
+	return &roles.Output{Resources: []resource.Resource{p}}, nil
 }
 
-// publicHost is the name the service is published under.
-func publicHost(in roles.Input, e roles.Exposer) string {
-	for _, s := range roles.Services(in.Lab) {
-		if s.Host == in.Host {
-			return s.Subdomain + "." + in.Lab.Domain
-		}
-	}
-	sub, _ := e.DefaultExpose()
-	return sub + "." + in.Lab.Domain
-}
+// Validate implements roles.Validator.
+func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }

@@ -1,0 +1,98 @@
+package nextcloud_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/roles/nextcloud"
+	"github.com/homelab-agent/homelab-agent/roles/rolestest"
+)
+
+var images = []string{
+	"docker.io/library/postgres:16-alpine",
+	"docker.io/library/redis:7-alpine",
+	"docker.io/library/nextcloud:apache",
+}
+
+const hosts = "  cloud: {ip: 192.168.100.10, role: nextcloud, expose: {port: 28080}}\n"
+
+func TestRoleRunsBehindTraefik(t *testing.T) {
+	rolestest.Standins(t, []string{nextcloud.Project}, images...)
+	l := rolestest.Lab(t, hosts, nil)
+	root := t.TempDir()
+	rep := rolestest.Pass(t, l, "cloud", root, true)
+	text := rolestest.Text(rep)
+	for _, svc := range []string{"db", "redis", "app", "cron"} {
+		if !strings.Contains(text, "+ "+svc+" (nextcloud-"+svc+"-1): new") {
+			t.Errorf("apply lacks %s:\n%s", svc, text)
+		}
+	}
+	if strings.Contains(text, rolestest.Secrets["NEXTCLOUD_DB_PASSWORD"]) {
+		t.Fatalf("report shows a secret:\n%s", text)
+	}
+	if rep := rolestest.Pass(t, l, "cloud", root, true); rep.Changed {
+		t.Fatalf("second apply changed:\n%s", rolestest.Text(rep))
+	}
+	cli := dockertest.Client(t)
+	app, err := cli.ContainerInspect(context.Background(), "nextcloud-app-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TRUSTED_PROXIES=192.168.100.3", "OVERWRITEHOST=nextcloud.home.example",
+		"OVERWRITEPROTOCOL=https", "NEXTCLOUD_TRUSTED_DOMAINS=nextcloud.home.example",
+		"POSTGRES_PASSWORD=" + rolestest.Secrets["NEXTCLOUD_DB_PASSWORD"]} {
+		if !slices.Contains(app.Config.Env, want) {
+			t.Errorf("app env lacks %s: %v", want, app.Config.Env)
+		}
+	}
+	if b := app.HostConfig.PortBindings["80/tcp"]; len(b) != 1 || b[0].HostPort != "28080" {
+		t.Errorf("ports %v", app.HostConfig.PortBindings)
+	}
+	cron, err := cli.ContainerInspect(context.Background(), "nextcloud-cron-1")
+	if err != nil || len(cron.Config.Entrypoint) != 1 || cron.Config.Entrypoint[0] != "/cron.sh" {
+		t.Errorf("cron entrypoint %v %v", cron.Config.Entrypoint, err)
+	}
+}
+
+func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
+	rolestest.Standins(t, []string{nextcloud.Project}, images...)
+	l := rolestest.Lab(t, hosts, nil)
+	root := t.TempDir()
+	html := filepath.Join(root, "srv/data/nextcloud/html")
+	if err := os.MkdirAll(html, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(html, 0o777) // occ runs as www-data (33)
+	rolestest.Pass(t, l, "cloud", root, true)
+	q := roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get("cloud"), Docker: dockertest.Client(t)}
+	r, _ := roles.Lookup("nextcloud")
+	log := func() string { b, _ := os.ReadFile(filepath.Join(html, "maintenance.log")); return string(b) }
+
+	var during string
+	err := roles.Quiesced(context.Background(), r, q, func(context.Context) error {
+		during = log()
+		return nil
+	})
+	if err != nil || during != "on uid=33\n" || log() != "on uid=33\noff uid=33\n" {
+		t.Fatalf("err %v, during %q, after %q", err, during, log())
+	}
+	// The backup fails: maintenance mode is still turned off.
+	boom := errors.New("backup failed")
+	err = roles.Quiesced(context.Background(), r, q, func(context.Context) error { return boom })
+	if !errors.Is(err, boom) || !strings.HasSuffix(log(), "on uid=33\noff uid=33\n") || strings.Count(log(), "off") != 2 {
+		t.Fatalf("err %v, log %q", err, log())
+	}
+	// The context is cancelled during the backup: resume still runs.
+	ctx, cancel := context.WithCancel(context.Background())
+	err = roles.Quiesced(ctx, r, q, func(context.Context) error { cancel(); return ctx.Err() })
+	if !errors.Is(err, context.Canceled) || strings.Count(log(), "off") != 3 {
+		t.Fatalf("err %v, log %q", err, log())
+	}
+}

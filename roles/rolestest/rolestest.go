@@ -1,0 +1,126 @@
+// Package rolestest runs a role's containers for real in tests: it writes
+// a small lab repo, applies one host's containers into a temporary root
+// on the machine's Docker Engine (stand-in images, see agent/docker/
+// dockertest) and removes every container it made.
+package rolestest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	_ "github.com/homelab-agent/homelab-agent/roles/all"
+)
+
+// Header is the lab-wide part of a test homelab.yaml; hosts follow.
+const Header = `domain: home.example
+network: {cidr: 192.168.100.0/24, gateway: 192.168.100.1}
+dns: {upstream: mullvad-base}
+proxy: {acme_email: admin@home.example, dns_provider: cloudflare}
+hosts:
+  proxy: {ip: 192.168.100.3, role: traefik}
+`
+
+// Secrets are stand-in values for every secret the roles use.
+var Secrets = map[string]string{
+	"CF_DNS_API_TOKEN":         "test-cf-token-000",
+	"NEXTCLOUD_ADMIN_PASSWORD": "test-admin-pw-111",
+	"NEXTCLOUD_DB_PASSWORD":    "test-db-pw-222",
+	"IMMICH_DB_PASSWORD":       "test-immich-pw-333",
+	"TAILSCALE_AUTHKEY":        "tskey-test-444",
+}
+
+// Lab writes homelab.yaml (Header + hosts) and files into a new repo and loads it.
+func Lab(t testing.TB, hosts string, files map[string]string) *lab.Lab {
+	t.Helper()
+	dir := t.TempDir()
+	files = mapsWith(files, "homelab.yaml", Header+hosts)
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := agent.LoadLab(dir)
+	if err != nil {
+		t.Fatalf("loading lab: %v", err)
+	}
+	return l
+}
+
+func mapsWith(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for a, b := range m {
+		out[a] = b
+	}
+	return out
+}
+
+// Pass runs plan (apply false) or apply of the host's containers into root.
+func Pass(t testing.TB, l *lab.Lab, host, root string, apply bool) *agent.Report {
+	t.Helper()
+	dockertest.Client(t) // skip (fail under CI) without an engine
+	opts := agent.Options{Root: root, Only: []string{docker.Subsystem}, Secrets: secrets.FromMap(Secrets)}
+	run := agent.Plan
+	if apply {
+		run = agent.Apply
+	}
+	rep, err := run(context.Background(), l, host, opts)
+	if err != nil {
+		t.Fatalf("pass on %s: %v\n%s", host, err, text(rep))
+	}
+	return rep
+}
+
+// Text renders a report for failure messages.
+func Text(rep *agent.Report) string { return text(rep) }
+
+func text(rep *agent.Report) string {
+	if rep == nil {
+		return ""
+	}
+	var b strings.Builder
+	rep.WriteText(&b, true)
+	return b.String()
+}
+
+// Standins tags the stand-in image with names and removes each project's
+// containers, networks and volumes when the test ends.
+func Standins(t testing.TB, projects []string, images ...string) {
+	t.Helper()
+	dockertest.Tag(t, images...)
+	for _, p := range projects {
+		dockertest.CleanupProject(t, docker.LabelProject, p)
+	}
+}
+
+// ComposeFiles returns the compose file contents of a container resource.
+func ComposeFiles(r any) []string {
+	p, ok := r.(*docker.Project)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, f := range p.Files {
+		out = append(out, string(f.Content))
+	}
+	return out
+}
+
+// Vars returns the interpolation variables of a container resource.
+func Vars(r any) map[string]string {
+	if p, ok := r.(*docker.Project); ok {
+		return p.Vars
+	}
+	return nil
+}
