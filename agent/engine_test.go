@@ -266,70 +266,79 @@ func TestFailureDoesNotStopIndependentResources(t *testing.T) {
 
 func TestMissingSecretRefusesBeforeChanging(t *testing.T) {
 	l := loadSample(t)
-	root := t.TempDir()
-	opts := testOptions(root)
-	opts.Secrets = secrets.FromMap(map[string]string{"NEXTCLOUD_ADMIN_PASSWORD": "x"})
-	_, err := Apply(context.Background(), l, "cloud", opts)
-	if err == nil || !strings.Contains(err.Error(), "missing secret NEXTCLOUD_DB_PASSWORD") {
-		t.Fatalf("err = %v", err)
-	}
-	var written []string
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, _ error) error {
-		if !d.IsDir() && !strings.HasSuffix(p, "apply.lock") {
-			written = append(written, p)
+	for _, c := range []struct {
+		host string
+		only []string
+		want string
+	}{
+		{"vpn", nil, "missing secret TAILSCALE_AUTHKEY"},
+		// Refused before the container resource is even asked (no Docker call).
+		{"cloud", []string{"files", "containers"}, "missing secret NEXTCLOUD_ADMIN_PASSWORD, NEXTCLOUD_DB_PASSWORD"},
+	} {
+		root := t.TempDir()
+		opts := testOptions(root)
+		opts.Only = c.only
+		opts.Secrets = secrets.FromMap(map[string]string{"CF_DNS_API_TOKEN": "x"})
+		_, err := Apply(context.Background(), l, c.host, opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: err = %v", c.host, err)
 		}
-		return nil
-	})
-	if len(written) != 0 {
-		t.Fatalf("apply changed files before refusing: %v", written)
+		var written []string
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, _ error) error {
+			if !d.IsDir() && !strings.HasSuffix(p, "apply.lock") {
+				written = append(written, p)
+			}
+			return nil
+		})
+		if len(written) != 0 {
+			t.Fatalf("%s: apply changed files before refusing: %v", c.host, written)
+		}
 	}
 }
 
 // TestSecretsNeverLeak: values appear in the files that need them and
 // nowhere else: not in plan text or JSON, apply's report, logs or state.
+// (Container projects keep placeholders until the create call: see
+// agent/docker's TestSecretsStayPlaceholders.)
 func TestSecretsNeverLeak(t *testing.T) {
 	l := loadSample(t)
-	for _, host := range []string{"proxy", "cloud", "photos", "vpn"} {
-		root := t.TempDir()
-		var logs bytes.Buffer
-		opts := testOptions(root)
-		opts.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		// An existing file holding an old secret value: the diff must hide both.
-		if host == "proxy" {
-			p := filepath.Join(root, "etc/traefik/traefik.env")
-			os.MkdirAll(filepath.Dir(p), 0o755)
-			os.WriteFile(p, []byte("CF_DNS_API_TOKEN="+demoSecrets["NEXTCLOUD_DB_PASSWORD"]+"\n"), 0o600)
-		}
-		var outputs bytes.Buffer
-		plan, err := Plan(context.Background(), l, host, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteText(&outputs, true)
-		plan.WriteJSON(&outputs)
-		rep, err := Apply(context.Background(), l, host, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep.WriteText(&outputs, true)
-		rep.WriteJSON(&outputs)
-		stateJSON, _ := os.ReadFile(filepath.Join(root, state.Path))
-		for name, v := range demoSecrets {
-			for what, text := range map[string]string{"plan/apply output": outputs.String(), "logs": logs.String(), "state.json": string(stateJSON)} {
-				if strings.Contains(text, v) {
-					t.Errorf("%s: secret %s leaked into %s", host, name, what)
-				}
+	root := t.TempDir()
+	var logs bytes.Buffer
+	opts := testOptions(root)
+	opts.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// An existing file holding another secret's value: the diff hides both.
+	keyFile := filepath.Join(root, "etc/homelab-agent/tailscale/authkey")
+	os.MkdirAll(filepath.Dir(keyFile), 0o755)
+	os.WriteFile(keyFile, []byte(demoSecrets["NEXTCLOUD_DB_PASSWORD"]+"\n"), 0o600)
+	var outputs bytes.Buffer
+	plan, err := Plan(context.Background(), l, "vpn", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.WriteText(&outputs, true)
+	plan.WriteJSON(&outputs)
+	rep, err := Apply(context.Background(), l, "vpn", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.WriteText(&outputs, true)
+	rep.WriteJSON(&outputs)
+	stateJSON, _ := os.ReadFile(filepath.Join(root, state.Path))
+	for name, v := range demoSecrets {
+		for what, text := range map[string]string{"plan/apply output": outputs.String(), "logs": logs.String(), "state.json": string(stateJSON)} {
+			if strings.Contains(text, v) {
+				t.Errorf("secret %s leaked into %s", name, what)
 			}
 		}
-		if host == "proxy" && !strings.Contains(outputs.String(), "«secret:CF_DNS_API_TOKEN»") {
-			t.Errorf("plan does not show the redacted reference:\n%s", outputs.String())
+	}
+	for _, want := range []string{"+«secret:TAILSCALE_AUTHKEY»", "-«secret:NEXTCLOUD_DB_PASSWORD»"} {
+		if !strings.Contains(outputs.String(), want) {
+			t.Errorf("plan does not show %q:\n%s", want, outputs.String())
 		}
-		if host == "proxy" {
-			got, _ := os.ReadFile(filepath.Join(root, "etc/traefik/traefik.env"))
-			if !strings.Contains(string(got), demoSecrets["CF_DNS_API_TOKEN"]) {
-				t.Errorf("the env file does not hold the resolved secret: %q", got)
-			}
-		}
+	}
+	got, _ := os.ReadFile(keyFile)
+	if string(got) != demoSecrets["TAILSCALE_AUTHKEY"] && string(got) != demoSecrets["TAILSCALE_AUTHKEY"]+"\n" {
+		t.Errorf("the key file does not hold the resolved secret: %q", got)
 	}
 }
 

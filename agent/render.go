@@ -6,19 +6,16 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
-// Rendered is one file a host would get, with ${secret:NAME} references
-// left in place (rendering never resolves secrets).
-type Rendered struct {
-	Path    string
-	Content []byte
-	Mode    os.FileMode
-}
+// Rendered is one file of a host's desired state, with ${secret:NAME}
+// references left in place (rendering never resolves secrets).
+type Rendered = resource.Rendered
 
-// RenderHost returns every file the host would get, in apply order.
+// RenderHost returns every file the host would get, in apply order, then
+// each container project's compose files and variables under /containers/.
 func RenderHost(l *lab.Lab, host string, now time.Time) ([]Rendered, error) {
 	_, out, err := Desired(l, host, nil, now)
 	if err != nil {
@@ -26,12 +23,8 @@ func RenderHost(l *lab.Lab, host string, now time.Time) ([]Rendered, error) {
 	}
 	var fs []Rendered
 	for _, r := range out.Resources {
-		if f, ok := r.(*files.File); ok {
-			mode := f.Mode
-			if mode == 0 {
-				mode = 0o644
-			}
-			fs = append(fs, Rendered{Path: f.Path, Content: f.Content, Mode: mode})
+		if x, ok := r.(resource.Renderer); ok {
+			fs = append(fs, x.Render()...)
 		}
 	}
 	return fs, nil

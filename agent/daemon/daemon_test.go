@@ -353,12 +353,12 @@ func TestMissingSecretRetriedWhenAdded(t *testing.T) {
 	h := newHarness(t, nil)
 	c0 := h.repo.Git("rev-parse", "HEAD")
 	h.converge()
-	// dns1 becomes the proxy: the traefik role needs CF_DNS_API_TOKEN.
-	h.repo.Edit("homelab.yaml", "role: traefik", "role: dns")
-	h.repo.Edit("homelab.yaml", "dns1:   {ip: 192.168.100.2,  role: dns", "dns1:   {ip: 192.168.100.2,  role: traefik")
-	c1 := h.repo.CommitAndPush("dns1 becomes the proxy")
+	// dns1 becomes the VPN router: it needs TAILSCALE_AUTHKEY.
+	h.repo.Edit("homelab.yaml", "role: tailscale-router", "role: dns")
+	h.repo.Edit("homelab.yaml", "dns1:   {ip: 192.168.100.2,  role: dns", "dns1:   {ip: 192.168.100.2,  role: tailscale-router")
+	c1 := h.repo.CommitAndPush("dns1 becomes the VPN router")
 	s := h.converge()
-	if s.BadCommit != c1 || s.AppliedCommit != c0 || !strings.Contains(s.BadReason, "missing secret CF_DNS_API_TOKEN") {
+	if s.BadCommit != c1 || s.AppliedCommit != c0 || !strings.Contains(s.BadReason, "missing secret TAILSCALE_AUTHKEY") {
 		t.Fatalf("missing secret: bad %s applied %s reason %q", s.BadCommit, s.AppliedCommit, s.BadReason)
 	}
 	if s = h.converge(); s.AppliedCommit != c0 {
@@ -366,7 +366,7 @@ func TestMissingSecretRetriedWhenAdded(t *testing.T) {
 	}
 	p := filepath.Join(h.root, "etc/homelab-agent/secrets.env")
 	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, []byte("CF_DNS_API_TOKEN=tok\n"), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte("TAILSCALE_AUTHKEY=tskey-test\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if s = h.converge(); s.AppliedCommit != c1 || s.LastGoodCommit != c1 || s.BadCommit != "" {

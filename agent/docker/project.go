@@ -296,3 +296,33 @@ func (p *Project) Validate(ctx context.Context) error {
 	_, err := loadProject(ctx, &p.Source, func(s string) string { return s }, p.environ())
 	return err
 }
+
+// RenderDir is where `render` puts a project's compose files and variables
+// (a review path, not a file the host gets).
+const RenderDir = "/containers/"
+
+// Render implements resource.Renderer: the project's compose files in merge
+// order and the variables their interpolation starts from.
+func (p *Project) Render() []resource.Rendered {
+	dir := RenderDir + p.Name + "/"
+	var out []resource.Rendered
+	for i, f := range p.Files {
+		out = append(out, resource.Rendered{Path: fmt.Sprintf("%s%d-%s", dir, i+1, filepath.Base(f.Name)), Content: f.Content, Mode: 0o644})
+	}
+	if len(p.Vars) > 0 {
+		keys := make([]string, 0, len(p.Vars))
+		for k := range p.Vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString("# interpolation defaults the role sets; the repo's .env and the host's environment override them\n")
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s=%s\n", k, p.Vars[k])
+		}
+		out = append(out, resource.Rendered{Path: dir + "vars.env", Content: []byte(b.String()), Mode: 0o644})
+	}
+	return out
+}
+
+var _ resource.Renderer = (*Project)(nil)

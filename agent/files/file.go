@@ -226,3 +226,10 @@ func unified(path, old, new string, existed bool) string {
 func (f *File) SecretNames() []string { return secrets.Names(string(f.Content)) }
 
 var _ resource.SecretUser = (*File)(nil)
+
+// Render implements resource.Renderer.
+func (f *File) Render() []resource.Rendered {
+	return []resource.Rendered{{Path: f.Path, Content: f.Content, Mode: f.mode()}}
+}
+
+var _ resource.Renderer = (*File)(nil)

@@ -6,6 +6,7 @@ package resource
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -70,4 +71,19 @@ func (e *Env) Logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return e.Log
+}
+
+// Rendered is a file's worth of a resource's desired state, for review
+// (`render`); ${secret:NAME} references stay unresolved.
+type Rendered struct {
+	Path    string
+	Content []byte
+	Mode    os.FileMode
+}
+
+// Renderer is implemented by resources whose desired state can be shown
+// as files: a file resource renders itself, a container project its
+// compose files and variables.
+type Renderer interface {
+	Render() []Rendered
 }

@@ -82,7 +82,8 @@ type Store struct {
 }
 
 // Load reads root/etc/homelab-agent/secrets.env (absent is fine) and the
-// HOMELAB_SECRET_* variables of environ; the environment wins.
+// HOMELAB_SECRET_* variables of environ; the environment wins. Empty
+// values count as not set.
 func Load(root string, environ []string) (*Store, error) {
 	s := &Store{values: map[string]string{}}
 	path := filepath.Join(root, File)
@@ -105,12 +106,15 @@ func Load(root string, environ []string) (*Store, error) {
 			if !ValidName(k) {
 				return nil, fmt.Errorf("reading secrets: %s: invalid secret name %q", path, k)
 			}
-			s.values[k] = v
+			if v != "" {
+				s.values[k] = v
+			}
 		}
 	}
+	// An empty value is almost always a mistake: it counts as not set.
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.HasPrefix(k, EnvPrefix) && ValidName(k[len(EnvPrefix):]) {
+		if ok && v != "" && strings.HasPrefix(k, EnvPrefix) && ValidName(k[len(EnvPrefix):]) {
 			s.values[k[len(EnvPrefix):]] = v
 		}
 	}
