@@ -56,7 +56,7 @@ func ErrKind(k Kind) error { return &Error{Kind: k} }
 
 // newError maps a restic exit code to a clear message.
 func (r *Repo) newError(op string, code int, detail string) *Error {
-	detail = r.redact(strings.TrimSpace(detail))
+	detail = r.redact(strings.Join(strings.Fields(detail), " "))
 	e := &Error{Op: op, Code: code, Detail: detail}
 	switch code {
 	case 3:

@@ -328,7 +328,9 @@ func newProgress(w io.Writer, terminal bool, svc string) *progress {
 }
 
 func (p *progress) line(b []byte) {
-	if p.w == nil || !strings.Contains(string(b[:min(40, len(b))]), `"status"`) {
+	head := string(b[:min(40, len(b))])
+	summary := strings.Contains(head, `"summary"`)
+	if p.w == nil || (!summary && !strings.Contains(head, `"status"`)) {
 		return
 	}
 	var s struct {
@@ -341,13 +343,16 @@ func (p *progress) line(b []byte) {
 	if json.Unmarshal(b, &s) != nil {
 		return
 	}
+	if summary {
+		s.PercentDone = 1
+	}
 	msg := fmt.Sprintf("restoring %s: %5.1f%%  %s of %s, %d of %d files", p.svc, s.PercentDone*100, humanBytes(s.BytesRestored), humanBytes(s.TotalBytes), s.FilesRestored, s.TotalFiles)
 	if p.terminal {
 		fmt.Fprintf(p.w, "\r\033[K%s", msg)
 		p.drawn = true
 		return
 	}
-	if time.Since(p.last) >= 10*time.Second {
+	if summary || time.Since(p.last) >= 10*time.Second {
 		p.last = time.Now()
 		fmt.Fprintln(p.w, msg)
 	}
