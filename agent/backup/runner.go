@@ -236,6 +236,9 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 			"--stdin-from-command", "--stdin-filename", d.Filename(), "--")
 		args = append(args, d.Command...)
 		if _, err := repo.doLocked(ctx, op+" (dump "+d.Name+")", r.now, call{args: args, dir: dataRoot, onLine: func([]byte) {}}); err != nil {
+			if e, ok := err.(*Error); ok && strings.Contains(e.Detail, "command failed") {
+				e.Kind, e.Msg = KindQuiesce, fmt.Sprintf("the dump command %q failed; no snapshot was saved", d.Command[0])
+			}
 			return res, err
 		}
 	}

@@ -190,9 +190,7 @@ func TestScheduleStaleNotifies(t *testing.T) {
 	old := start.Add(-49 * time.Hour)
 	(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-time.Hour), LastSuccess: old}}}).Save(r.Config.Root)
 	clk := newFakeClock(start)
-	var log runLog
 	failing := func(ctx context.Context, task string) error { return fmt.Errorf("failing") }
-	_ = log
 	startScheduler(t, &Scheduler{Runner: r, Clock: clk, Do: failing, Jobs: func() []Job { return []Job{job("nextcloud")} }})
 	for i := 0; i < 5; i++ {
 		clk.step(t)
