@@ -38,6 +38,7 @@ creates the VMs; and it restores a service's data from its backups.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newValidate(), newPlan(), newApply(), newRender(), newVersion())
+	root.AddCommand(newBackup(), newSnapshots(), newRestore())
 	return root
 }
 
