@@ -111,5 +111,3 @@ func TestEmptyDataNotBackedUp(t *testing.T) {
 		t.Fatalf("err = %v, want an empty-folder refusal", res.Err)
 	}
 }
-
-
