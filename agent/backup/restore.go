@@ -298,11 +298,6 @@ func (r *Runner) SelfRestore(ctx context.Context, j Job) (bool, *RestoreResult, 
 	if !empty && err == nil {
 		return false, nil, nil
 	}
-	saved := r.Control
-	if _, ok := saved.(DumpLoader); !ok {
-		r.Control = nil
-	}
-	defer func() { r.Control = saved }()
 	res, err := r.Restore(ctx, RestoreOptions{Job: j, NoStart: true})
 	if errors.Is(err, ErrKind(KindNoSnapshot)) {
 		return false, nil, nil

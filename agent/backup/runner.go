@@ -100,10 +100,18 @@ func (r *Runner) loadStatus() error {
 	return nil
 }
 
-// record updates the status under its lock and saves it.
+// record updates the status and saves it. It rereads the file under a
+// lock of its own, so that the daemon and a command run by hand never
+// overwrite each other's records.
 func (r *Runner) record(f func(s *Status)) error {
 	r.smu.Lock()
 	defer r.smu.Unlock()
+	fl, err := lockFile(context.Background(), filepath.Join(r.Config.Root, StatusPath+".lock"))
+	if err != nil {
+		return err
+	}
+	defer fl.unlock()
+	r.status = nil
 	if err := r.loadStatus(); err != nil {
 		return err
 	}
