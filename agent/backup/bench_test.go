@@ -102,7 +102,7 @@ func benchRestore(b *testing.B, size int64) {
 		b.StartTimer()
 		b.ReportMetric(float64(size)/(1<<20)/rr.Duration.Seconds(), "MiB/s")
 		b.ReportMetric(100*rr.ResticTime.Seconds()/rr.Duration.Seconds(), "%restic")
-		b.ReportMetric(float64((rr.Duration-rr.ResticTime).Milliseconds()), "agent-ms")
+		b.ReportMetric(float64((rr.Duration - rr.ResticTime).Milliseconds()), "agent-ms")
 	}
 }
 

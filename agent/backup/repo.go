@@ -157,13 +157,14 @@ func (r *Repo) reachable(ctx context.Context, op string) error {
 }
 
 // do runs one restic call after the reachability check; with backup.init
-// a missing repository is created once and the call retried.
+// a backup creates a missing repository once and tries again. Nothing
+// else (listing, restore, prune) ever creates one.
 func (r *Repo) do(ctx context.Context, op string, c call) (*result, error) {
 	if err := r.reachable(ctx, op); err != nil {
 		return nil, err
 	}
 	res, err := r.run(ctx, op, c)
-	if e, ok := err.(*Error); ok && e.Kind == KindNoRepository && r.init {
+	if e, ok := err.(*Error); ok && e.Kind == KindNoRepository && r.init && c.mayInit {
 		if _, ierr := r.run(ctx, "initialising repository", call{args: []string{"init"}}); ierr != nil {
 			return nil, ierr
 		}

@@ -90,6 +90,8 @@ type call struct {
 	onLine func(line []byte)
 	// stdout, when set, receives restic's raw stdout instead (restic dump).
 	stdout io.Writer
+	// mayInit lets a backup create a missing repository (backup.init).
+	mayInit bool
 }
 
 // result is what a successful call printed.

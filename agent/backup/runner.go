@@ -243,7 +243,7 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 		args := append(slicesClone(common), "--tag", strings.Join(append(j.tags(), "dump:"+d.Name), ","),
 			"--stdin-from-command", "--stdin-filename", d.Filename(), "--")
 		args = append(args, d.Command...)
-		if _, err := repo.doLocked(ctx, op+" (dump "+d.Name+")", r.now, call{args: args, dir: dataRoot, onLine: func([]byte) {}}); err != nil {
+		if _, err := repo.doLocked(ctx, op+" (dump "+d.Name+")", r.now, call{args: args, dir: dataRoot, onLine: func([]byte) {}, mayInit: true}); err != nil {
 			if e, ok := err.(*Error); ok && strings.Contains(e.Detail, "command failed") {
 				e.Kind, e.Msg = KindQuiesce, fmt.Sprintf("the dump command %q failed; no snapshot was saved", d.Command[0])
 			}
@@ -257,7 +257,7 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	args = append(args, "--")
 	args = append(args, rels...)
 	var sum backupSummary
-	_, err = repo.doLocked(ctx, op, r.now, call{args: args, dir: dataRoot, onLine: func(line []byte) {
+	_, err = repo.doLocked(ctx, op, r.now, call{args: args, dir: dataRoot, mayInit: true, onLine: func(line []byte) {
 		if strings.Contains(string(line[:min(40, len(line))]), `"summary"`) {
 			json.Unmarshal(line, &sum)
 		}

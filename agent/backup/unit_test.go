@@ -58,7 +58,7 @@ func TestDescribeRepo(t *testing.T) {
 		"s3:http://127.0.0.1:9000/b":                    {"s3:http://127.0.0.1:9000/b", "127.0.0.1:9000"},
 		"s3:s3.amazonaws.com/bucket":                    {"s3:s3.amazonaws.com/bucket", "s3.amazonaws.com:443"},
 		"rest:https://user:pw@backup.lan:8000/repo":     {"rest:https://backup.lan:8000/repo", "backup.lan:8000"},
-		"/srv/restic":                                   {"/srv/restic", ""},
+		"/srv/restic": {"/srv/restic", ""},
 	} {
 		d, e := describeRepo(in)
 		if d != want[0] || e != want[1] {
