@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -283,5 +284,30 @@ func TestRestoreStopsLoadsDumpAndStarts(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(res.Plan.PreRestore, "marker")); string(b) != "v2" {
 		t.Errorf("pre-restore copy marker = %q, want v2", b)
+	}
+}
+
+// TestSelfRestoreNothingToRestore: a new service (no snapshot) or a new
+// lab (no repository yet, backup.init) restores nothing and fails nothing;
+// without backup.init a missing repository is an error.
+func TestSelfRestoreNothingToRestore(t *testing.T) {
+	addr := s3Server(t)
+	r := testRunner(t, addr)
+	ctx := ctxT(t)
+	if ok, _, err := r.SelfRestore(ctx, job("jellyfin")); ok || err != nil {
+		t.Errorf("no repository, init: restored=%v err=%v", ok, err)
+	}
+	writeTree(t, r.Config.Root, "nextcloud")
+	if res := r.BackupJob(ctx, job("nextcloud")); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if ok, _, err := r.SelfRestore(ctx, job("jellyfin")); ok || err != nil {
+		t.Errorf("no snapshot of the service: restored=%v err=%v", ok, err)
+	}
+	noInit := testRunner(t, addr)
+	noInit.Config.Repository = "s3:http://" + addr + "/missing"
+	noInit.Config.Init = false
+	if ok, _, err := noInit.SelfRestore(ctx, job("jellyfin")); ok || !errors.Is(err, ErrKind(KindNoRepository)) {
+		t.Errorf("no repository, no init: restored=%v err=%v", ok, err)
 	}
 }

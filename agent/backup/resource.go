@@ -73,6 +73,9 @@ func (s *SelfRestore) CheckApply(ctx context.Context, env *resource.Env, apply b
 	change := &resource.Change{ID: s.ID(), Subsystem: s.Subsystem(), Action: "create"}
 	if !apply {
 		snaps, err := r.Snapshots(ctx, s.Job.Service)
+		if cfg.Init && errors.Is(err, ErrKind(KindNoRepository)) {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}

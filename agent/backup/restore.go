@@ -299,7 +299,9 @@ func (r *Runner) SelfRestore(ctx context.Context, j Job) (bool, *RestoreResult, 
 		return false, nil, nil
 	}
 	res, err := r.Restore(ctx, RestoreOptions{Job: j, NoStart: true})
-	if errors.Is(err, ErrKind(KindNoSnapshot)) {
+	if errors.Is(err, ErrKind(KindNoSnapshot)) || (r.Config.Init && errors.Is(err, ErrKind(KindNoRepository))) {
+		// Nothing to restore: a new service, or a new lab whose first
+		// backup will create the repository.
 		return false, nil, nil
 	}
 	if err != nil {
