@@ -201,3 +201,44 @@ func TestScheduleStaleNotifies(t *testing.T) {
 		t.Errorf("notifications = %q, want one stale notice", posts)
 	}
 }
+
+// TestScheduleCatchUpRealBackup: with the real runner, the catch-up at
+// start runs a restic backup, records it at the fake clock's time, and
+// the next start does not catch up again.
+func TestScheduleCatchUpRealBackup(t *testing.T) {
+	r := testRunner(t, s3Server(t))
+	writeTree(t, r.Config.Root, "nextcloud")
+	start := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
+	(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-30 * time.Hour)}}}).Save(r.Config.Root)
+	clk := newFakeClock(start)
+	r.Now = clk.Now
+	jobs := func() []Job { return []Job{job("nextcloud")} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Scheduler{Runner: r, Clock: clk, Jobs: jobs}).Run(ctx) }()
+	select { // the scheduler waits only after the catch-up ran
+	case <-clk.waiting:
+	case <-time.After(time.Minute):
+		t.Fatal("the scheduler never waited")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, _ := r.Status()
+	rec := st.Services["nextcloud"]
+	if rec == nil || !rec.LastSuccess.Equal(start) || rec.SnapshotID == "" {
+		t.Fatalf("record after catch-up = %+v", rec)
+	}
+	snaps, err := r.Snapshots(ctxT(t), "nextcloud")
+	if err != nil || len(snaps) != 1 || !snaps[0].Time.Equal(start) {
+		t.Fatalf("snapshots = %+v, %v", snaps, err)
+	}
+	var log runLog
+	clk2 := newFakeClock(start.Add(time.Hour))
+	startScheduler(t, &Scheduler{Runner: r, Clock: clk2, Do: log.do(clk2), Jobs: jobs})
+	clk2.step(t)
+	if got := log.get(); len(got) != 0 {
+		t.Errorf("second start caught up again: %q", got)
+	}
+}
