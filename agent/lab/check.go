@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
@@ -18,6 +19,7 @@ var (
 	domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
 	sizeRe   = regexp.MustCompile(`^[1-9][0-9]*[KMGT]?$`)
 	emailRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	subsetRe = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[1-9][0-9]*/[1-9][0-9]*|[1-9][0-9]*[KMGT]?)$`)
 )
 
 // checkLab runs the whole-lab checks that need more than one value.
@@ -204,6 +206,22 @@ func checkBackup(l *Lab, errs *Errors) {
 		if v < 0 {
 			errs.At(b.KeepPos, "keep counts cannot be negative")
 			break
+		}
+	}
+	for _, c := range []struct {
+		v string
+		p Pos
+	}{{b.PruneSchedule, b.PruneSchedulePos}, {b.CheckSchedule, b.CheckSchedulePos}} {
+		if c.v != "" {
+			checkCron(c.v, c.p, errs)
+		}
+	}
+	if b.CheckSubset != "" && !subsetRe.MatchString(b.CheckSubset) {
+		errs.At(b.CheckSubsetPos, "invalid check_subset %q: want a percentage (5%%), a fraction (1/10) or a size (500M)", b.CheckSubset)
+	}
+	if b.RandomDelay != "" {
+		if d, err := time.ParseDuration(b.RandomDelay); err != nil || d < 0 || d > 24*time.Hour {
+			errs.At(b.RandomDelayPos, "invalid random_delay %q: want a duration between 0s and 24h, such as 30m", b.RandomDelay)
 		}
 	}
 	if b.NotifyURL != "" && !strings.HasPrefix(b.NotifyURL, "https://") && !strings.HasPrefix(b.NotifyURL, "http://") {

@@ -74,6 +74,19 @@ type Backup struct {
 	AutoRestore   *bool  `yaml:"auto_restore"`
 	NotifyURL     string `yaml:"notify_url"`
 	NotifyURLPos  Pos    `yaml:"-"`
+	// PruneSchedule is when `restic forget --prune` applies Keep (cron).
+	PruneSchedule    string `yaml:"prune_schedule"`
+	PruneSchedulePos Pos    `yaml:"-"`
+	// CheckSchedule is when `restic check --read-data-subset` runs (cron).
+	CheckSchedule    string `yaml:"check_schedule"`
+	CheckSchedulePos Pos    `yaml:"-"`
+	// CheckSubset is how much data a check reads: "5%", "1/10" or "500M".
+	CheckSubset    string `yaml:"check_subset"`
+	CheckSubsetPos Pos    `yaml:"-"`
+	// RandomDelay is the upper bound of each host's fixed delay after a
+	// scheduled time ("30m"), so hosts do not all start at once.
+	RandomDelay    string `yaml:"random_delay"`
+	RandomDelayPos Pos    `yaml:"-"`
 }
 
 // Keep is restic's forget policy.

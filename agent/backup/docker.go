@@ -1,0 +1,215 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// Container labels DockerControl selects by. The containers subsystem
+// puts them on every container it creates.
+const (
+	// LabelService names the service (the stateful role, e.g. immich)
+	// a container belongs to.
+	LabelService = "homelab.service"
+	// LabelComponent names the container within its service (e.g.
+	// "database"); Dump.Container refers to it.
+	LabelComponent = "homelab.component"
+)
+
+// DockerControl is the Docker Engine's ServiceControl and DumpLoader: it
+// acts on the containers labelled homelab.service=<service>.
+type DockerControl struct {
+	Client *client.Client
+	// StopTimeout is how long a container gets to stop before SIGKILL (60s).
+	StopTimeout time.Duration
+	// Poll is how often WaitHealthy looks (500ms).
+	Poll time.Duration
+}
+
+var (
+	_ ServiceControl = (*DockerControl)(nil)
+	_ DumpLoader     = (*DockerControl)(nil)
+)
+
+// NewDockerControl connects to the Docker Engine from the environment
+// (DOCKER_HOST or the default socket), negotiating the API version.
+func NewDockerControl() (*DockerControl, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Docker Engine: %w", err)
+	}
+	return &DockerControl{Client: c}, nil
+}
+
+func (d *DockerControl) containers(ctx context.Context, service, component string) ([]container.Summary, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelService+"="+service))
+	if component != "" {
+		f.Add("label", LabelComponent+"="+component)
+	}
+	cs, err := d.Client.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of %s: %w", service, err)
+	}
+	sort.Slice(cs, func(i, j int) bool { return name(cs[i]) < name(cs[j]) })
+	return cs, nil
+}
+
+func name(c container.Summary) string {
+	if len(c.Names) > 0 {
+		return strings.TrimPrefix(c.Names[0], "/")
+	}
+	return c.ID[:12]
+}
+
+// Stop implements ServiceControl.
+func (d *DockerControl) Stop(ctx context.Context, service string) error {
+	cs, err := d.containers(ctx, service, "")
+	if err != nil {
+		return err
+	}
+	secs := int(d.stopTimeout().Seconds())
+	for _, c := range cs {
+		if c.State != "running" && c.State != "restarting" && c.State != "paused" {
+			continue
+		}
+		if err := d.Client.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &secs}); err != nil {
+			return fmt.Errorf("stopping container %s: %w", name(c), err)
+		}
+	}
+	return nil
+}
+
+func (d *DockerControl) stopTimeout() time.Duration {
+	if d.StopTimeout == 0 {
+		return 60 * time.Second
+	}
+	return d.StopTimeout
+}
+
+// Start implements ServiceControl.
+func (d *DockerControl) Start(ctx context.Context, service string) error {
+	cs, err := d.containers(ctx, service, "")
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("no container is labelled %s=%s", LabelService, service)
+	}
+	for _, c := range cs {
+		if c.State == "running" {
+			continue
+		}
+		if err := d.Client.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("starting container %s: %w", name(c), err)
+		}
+	}
+	return nil
+}
+
+// WaitHealthy implements ServiceControl: every container runs, and those
+// with a health check are healthy.
+func (d *DockerControl) WaitHealthy(ctx context.Context, service string) error {
+	poll := d.Poll
+	if poll == 0 {
+		poll = 500 * time.Millisecond
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		waiting, err := d.unhealthy(ctx, service)
+		if err != nil {
+			return err
+		}
+		if waiting == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", waiting, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// unhealthy names the first container that is not yet running and healthy.
+func (d *DockerControl) unhealthy(ctx context.Context, service string) (string, error) {
+	cs, err := d.containers(ctx, service, "")
+	if err != nil {
+		return "", err
+	}
+	if len(cs) == 0 {
+		return "", fmt.Errorf("no container is labelled %s=%s", LabelService, service)
+	}
+	for _, c := range cs {
+		in, err := d.Client.ContainerInspect(ctx, c.ID)
+		if err != nil {
+			return "", fmt.Errorf("inspecting container %s: %w", name(c), err)
+		}
+		st := in.State
+		switch {
+		case st == nil || !st.Running:
+			if st != nil && (st.Status == "exited" || st.Status == "dead") {
+				return "", fmt.Errorf("container %s %s with code %d", name(c), st.Status, st.ExitCode)
+			}
+			return "container " + name(c) + " is not running", nil
+		case st.Health != nil && st.Health.Status != "healthy":
+			return "container " + name(c) + " is " + st.Health.Status, nil
+		}
+	}
+	return "", nil
+}
+
+// LoadDump implements DumpLoader: it starts the dump's container and runs
+// Dump.Restore in it with the dump on stdin.
+func (d *DockerControl) LoadDump(ctx context.Context, service string, dump Dump, r io.Reader) error {
+	cs, err := d.containers(ctx, service, dump.Container)
+	if err != nil {
+		return err
+	}
+	if len(cs) != 1 {
+		return fmt.Errorf("want one container labelled %s=%s,%s=%s, found %d", LabelService, service, LabelComponent, dump.Container, len(cs))
+	}
+	c := cs[0]
+	if c.State != "running" {
+		if err := d.Client.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			return fmt.Errorf("starting container %s: %w", name(c), err)
+		}
+	}
+	ex, err := d.Client.ContainerExecCreate(ctx, c.ID, container.ExecOptions{Cmd: dump.Restore, AttachStdin: true, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return fmt.Errorf("creating exec in %s: %w", name(c), err)
+	}
+	att, err := d.Client.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
+	if err != nil {
+		return fmt.Errorf("attaching to exec in %s: %w", name(c), err)
+	}
+	defer att.Close()
+	var out tailBuffer
+	copied := make(chan error, 1)
+	go func() {
+		_, err := stdcopy.StdCopy(&out, &out, att.Reader)
+		copied <- err
+	}()
+	if _, err := io.Copy(att.Conn, r); err != nil {
+		return fmt.Errorf("sending the dump to %s: %w", name(c), err)
+	}
+	att.CloseWrite()
+	<-copied
+	in, err := d.Client.ContainerExecInspect(ctx, ex.ID)
+	if err != nil {
+		return err
+	}
+	if in.ExitCode != 0 {
+		return fmt.Errorf("%s in %s exited with code %d: %s", strings.Join(dump.Restore, " "), name(c), in.ExitCode, strings.TrimSpace(string(out.buf)))
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+// Command testapp is the backup tests' container: "serve" prints the
+// marker file of /data and waits for SIGTERM, "health" succeeds when the
+// marker exists, "load" writes stdin to /data/loaded.sql.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cmd := "serve"
+	if len(os.Args) > 1 {
+		cmd = os.Args[1]
+	}
+	switch cmd {
+	case "health":
+		if _, err := os.Stat("/data/marker"); err != nil {
+			os.Exit(1)
+		}
+	case "load":
+		b, err := io.ReadAll(os.Stdin)
+		if err == nil {
+			err = os.WriteFile("/data/loaded.sql", b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	default:
+		b, err := os.ReadFile("/data/marker")
+		if err != nil {
+			fmt.Println("marker=<missing>")
+		} else {
+			fmt.Printf("marker=%s\n", b)
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+	}
+}
