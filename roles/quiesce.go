@@ -68,3 +68,11 @@ func Quiesced(ctx context.Context, r Role, q QuiesceEnv, backup func(context.Con
 	}
 	return backup(ctx)
 }
+
+// DumpRestorer is implemented by Dumpers whose dump is loaded back by a
+// command run inside one of the service's containers, the dump on stdin.
+type DumpRestorer interface {
+	// DumpRestore names the compose service that loads the dump and the
+	// command it runs.
+	DumpRestore() (service string, argv []string)
+}

@@ -12,17 +12,19 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/homelab-agent/homelab-agent/agent/docker"
 )
 
 // Container labels DockerControl selects by. The containers subsystem
 // puts them on every container it creates.
 const (
-	// LabelService names the service (the stateful role, e.g. immich)
-	// a container belongs to.
-	LabelService = "homelab.service"
+	// LabelService names the service (the stateful role, e.g. immich) a
+	// container belongs to: the containers subsystem's compose project.
+	LabelService = docker.LabelProject
 	// LabelComponent names the container within its service (e.g.
-	// "database"); Dump.Container refers to it.
-	LabelComponent = "homelab.component"
+	// "database"): the compose service. Dump.Container refers to it.
+	LabelComponent = docker.LabelService
 )
 
 // DockerControl is the Docker Engine's ServiceControl and DumpLoader: it

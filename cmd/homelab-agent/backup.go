@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // backupCmd holds what backup, snapshots and restore share.
@@ -47,6 +50,18 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 		return nil, nil, err
 	}
 	jobs := backup.Jobs(l, b.host)
+	if cfg.Root == "/" {
+		// On the real host the roles' quiesce steps and dumps act on the
+		// Docker Engine; a folder --root has no containers to quiesce.
+		cli, err := docker.Shared()
+		if err != nil {
+			return nil, nil, err
+		}
+		jobs = backup.HostJobs(l, b.host, backup.Hooks{
+			Quiesce:     roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get(b.host), Docker: cli},
+			DumpCommand: dumpCommand(b.host, b.repo, cfg.Root),
+		})
+	}
 	if b.service != "" {
 		var names []string
 		for _, j := range jobs {
@@ -244,4 +259,46 @@ func human(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// dumpCommand is the argv restic runs to stream a service's database dump:
+// this binary's hidden backup-dump command.
+func dumpCommand(host, repo, root string) func(service string) []string {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	if abs, err := filepath.Abs(repo); err == nil {
+		repo = abs
+	}
+	return func(service string) []string {
+		return []string{self, "backup-dump", "--host", host, "--repo", repo, "--root", root, "--service", service}
+	}
+}
+
+func newBackupDump() *cobra.Command {
+	var b backupCmd
+	c := &cobra.Command{
+		Use:    "backup-dump",
+		Short:  "Write a service's database dump to stdout (run by restic during a backup)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if b.service == "" {
+				return usageError{fmt.Errorf("--service is required")}
+			}
+			l, err := b.load()
+			if err != nil {
+				return labOrUsage(c, err)
+			}
+			cli, err := docker.Shared()
+			if err != nil {
+				return err
+			}
+			env := roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get(b.host), Docker: cli}
+			return backup.WriteDump(c.Context(), b.service, env, c.OutOrStdout())
+		},
+	}
+	b.register(c)
+	return c
 }

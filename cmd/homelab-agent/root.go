@@ -40,7 +40,7 @@ creates the VMs; and it restores a service's data from its backups.`,
 	root.AddCommand(newValidate(), newPlan(), newApply(), newRender(), newVersion())
 	root.AddCommand(newBootstrap())
 	root.AddCommand(newRun(), newStatus(), newInstall())
-	root.AddCommand(newBackup(), newSnapshots(), newRestore())
+	root.AddCommand(newBackup(), newSnapshots(), newRestore(), newBackupDump())
 	return root
 }
 

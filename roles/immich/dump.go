@@ -24,3 +24,11 @@ func (Role) Dump(ctx context.Context, q roles.QuiesceEnv, w io.Writer) error {
 	}
 	return docker.Exec(ctx, q.Docker, Project, Database, "", []string{"pg_dumpall", "--clean", "--if-exists", "--username=" + user}, w)
 }
+
+// DumpRestore implements roles.DumpRestorer: psql in the database container
+// replays pg_dumpall's script (it drops and recreates the databases).
+func (Role) DumpRestore() (string, []string) {
+	return Database, []string{"sh", "-c", `exec psql --quiet --username="${POSTGRES_USER:-postgres}" --dbname=postgres`}
+}
+
+var _ roles.DumpRestorer = Role{}

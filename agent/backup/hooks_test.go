@@ -1,0 +1,61 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/roles"
+	_ "github.com/homelab-agent/homelab-agent/roles/all"
+)
+
+// TestHostJobsAttachRoleHooks: the roles' quiesce steps and dumps reach the
+// jobs, with the dump's restore command, and hosts without state get none.
+func TestHostJobsAttachRoleHooks(t *testing.T) {
+	l, err := agent.LoadLab("../../fixtures/lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := backup.Hooks{DumpCommand: func(s string) []string { return []string{"/agent", "backup-dump", "--service", s} }}
+	want := map[string]struct {
+		service         string
+		quiesce, dumped bool
+	}{
+		"dns1": {}, "vpn": {},
+		"proxy":  {service: "traefik"},
+		"cloud":  {service: "nextcloud", quiesce: true},
+		"photos": {service: "immich", dumped: true},
+		"media":  {service: "jellyfin", quiesce: true},
+	}
+	for host, w := range want {
+		jobs := backup.HostJobs(l, host, h)
+		if w.service == "" {
+			if len(jobs) != 0 {
+				t.Errorf("%s: jobs %v, want none", host, jobs)
+			}
+			continue
+		}
+		if len(jobs) != 1 || jobs[0].Service != w.service {
+			t.Fatalf("%s: jobs %+v", host, jobs)
+		}
+		j := jobs[0]
+		if (j.Quiesce != nil) != w.quiesce || (len(j.Dumps) > 0) != w.dumped {
+			t.Errorf("%s: quiesce %v dumps %v", host, j.Quiesce != nil, j.Dumps)
+		}
+		if w.dumped {
+			d := j.Dumps[0]
+			if d.Name != "immich-database" || d.Container != "database" || len(d.Restore) == 0 || d.Command[len(d.Command)-1] != "immich" {
+				t.Errorf("dump %+v", d)
+			}
+		}
+	}
+}
+
+func TestWriteDumpRefusesServicesWithoutDump(t *testing.T) {
+	err := backup.WriteDump(context.Background(), "jellyfin", roles.QuiesceEnv{}, nil)
+	if err == nil || !errors.Is(err, backup.ErrKind(backup.KindConfig)) {
+		t.Fatalf("err = %v", err)
+	}
+}
