@@ -322,13 +322,30 @@ func (p *pass) remember(h *lab.Host, out *roles.Output) {
 			set(&st.LastGoodCommit, p.opts.Commit)
 		}
 	}
-	if len(out.Memory) > 0 && !maps.Equal(st.Memory, mergeMemory(st.Memory, out.Memory)) {
-		st.Memory = mergeMemory(st.Memory, out.Memory)
+	mem := p.memoryOfPass(out.Memory)
+	if len(mem) > 0 && !maps.Equal(st.Memory, mergeMemory(st.Memory, mem)) {
+		st.Memory = mergeMemory(st.Memory, mem)
 		p.dirty = true
 	}
 	if p.dirty {
 		st.LastApply = p.opts.now().UTC()
 	}
+}
+
+// memoryOfPass keeps the memory entries this pass may record: a key named
+// "<subsystem>.…" belongs to that subsystem and is kept only by a pass that
+// ran it (an `--only files` pass must not forget which container projects
+// exist); other keys are always kept.
+func (p *pass) memoryOfPass(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		sub, _, _ := strings.Cut(k, ".")
+		if slices.Contains(Subsystems, sub) && !slices.Contains(p.opts.subsystems(), sub) {
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func mergeMemory(old, add map[string]string) map[string]string {

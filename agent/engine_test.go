@@ -467,3 +467,22 @@ func TestRemovedFromRepoIsRemoved(t *testing.T) {
 		t.Errorf("pass after the removal is not a no-op: %+v", rep.Changes)
 	}
 }
+
+// TestMemoryOfSkippedSubsystemKept: an --only pass does not record memory
+// that belongs to a subsystem it did not run.
+func TestMemoryOfSkippedSubsystemKept(t *testing.T) {
+	root := t.TempDir()
+	out := &roles.Output{Memory: map[string]string{"containers.projects": "new", "dns.serial.x": "2"}}
+	st, _ := state.Load(root)
+	st.Memory = map[string]string{"containers.projects": "old", "dns.serial.x": "1"}
+	st.Save(root)
+	opts := testOptions(root)
+	opts.Only = []string{"files"}
+	if _, err := runOutput(context.Background(), &lab.Host{Name: "h", Role: "r"}, out, opts.Secrets, st, opts, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := state.Load(root)
+	if got.Memory["containers.projects"] != "old" || got.Memory["dns.serial.x"] != "2" {
+		t.Fatalf("memory = %v", got.Memory)
+	}
+}
