@@ -7,6 +7,7 @@ package testreq
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -38,4 +39,46 @@ func Root(t testing.TB) {
 	if os.Geteuid() != 0 {
 		Missing(t, "the test needs root")
 	}
+}
+
+// SharedEnv names the folder of the project's shared test data (Traefik's
+// schemas, Proxmox's apidoc.js, upstream compose files) when it is not
+// found beside the repo.
+const SharedEnv = "HOMELAB_SHARED_DIR"
+
+// SharedFile returns the path of rel inside the shared test data folder:
+// $HOMELAB_SHARED_DIR, else a "shared" folder beside the repo or any
+// folder above the test, else /work/shared. When it is absent the test
+// skips, or fails under CI=true.
+func SharedFile(t testing.TB, rel string) string {
+	t.Helper()
+	if p, ok := FindShared(rel); ok {
+		return p
+	}
+	Missing(t, "shared test data %s not found (set $%s to the shared folder)", rel, SharedEnv)
+	return ""
+}
+
+// FindShared looks for rel in the shared test data folder (see SharedFile).
+func FindShared(rel string) (string, bool) {
+	var dirs []string
+	if d := os.Getenv(SharedEnv); d != "" {
+		dirs = append(dirs, d)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			dirs = append(dirs, filepath.Join(d, "shared"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	dirs = append(dirs, "/work/shared")
+	for _, d := range dirs {
+		p := filepath.Join(d, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	return "", false
 }

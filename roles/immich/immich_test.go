@@ -11,6 +11,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 	"github.com/homelab-agent/homelab-agent/roles"
 	"github.com/homelab-agent/homelab-agent/roles/immich"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
@@ -29,11 +30,11 @@ var images = []string{
 // Two of its images are pinned by digest, which no local image can carry
 // without a registry: dockertest.DigestProxy hands the engine the tag.
 func TestUpstreamComposeAppliesUnchanged(t *testing.T) {
-	compose, err := os.ReadFile("../../../shared/compat/immich/docker-compose.yml")
+	compose, err := os.ReadFile(testreq.SharedFile(t, "compat/immich/docker-compose.yml"))
 	if err != nil {
-		t.Skipf("upstream files not present: %v", err)
+		t.Fatal(err)
 	}
-	envFile, err := os.ReadFile("../../../shared/compat/immich/example.env")
+	envFile, err := os.ReadFile(testreq.SharedFile(t, "compat/immich/example.env"))
 	if err != nil {
 		t.Fatal(err)
 	}

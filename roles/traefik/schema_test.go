@@ -19,11 +19,9 @@ import (
 	"github.com/homelab-agent/homelab-agent/roles/traefik"
 )
 
-const schemaDir = "../../../shared/schemas"
-
 func compile(t *testing.T, name string) *jsonschema.Schema {
 	t.Helper()
-	f, err := os.Open(filepath.Join(schemaDir, name))
+	f, err := os.Open(testreq.SharedFile(t, filepath.Join("schemas", name)))
 	if err != nil {
 		testreq.Missing(t, "Traefik's JSON schema %s: %v", name, err)
 	}
