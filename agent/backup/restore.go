@@ -64,7 +64,7 @@ type RestorePlan struct {
 func (p *RestorePlan) Describe(w io.Writer) {
 	fmt.Fprintf(w, "restore %s from snapshot %s of %s (host %s)\n", p.Service, p.Snapshot.ShortID, p.Snapshot.Time.Local().Format("2006-01-02 15:04:05 MST"), p.Snapshot.Hostname)
 	if s := p.Snapshot.Summary; s != nil {
-		fmt.Fprintf(w, "  %d files, %s\n", s.TotalFilesProcessed, humanBytes(s.TotalBytesProcessed))
+		fmt.Fprintf(w, "  %d files, %s\n", s.TotalFilesProcessed, HumanBytes(s.TotalBytesProcessed))
 	}
 	fmt.Fprintf(w, "  1. stop the containers of %s\n", p.Service)
 	fmt.Fprintf(w, "  2. restore and verify into %s\n", p.Temp)
@@ -343,7 +343,7 @@ func (p *progress) line(b []byte) {
 	if summary {
 		s.PercentDone = 1
 	}
-	msg := fmt.Sprintf("restoring %s: %5.1f%%  %s of %s, %d of %d files", p.svc, s.PercentDone*100, humanBytes(s.BytesRestored), humanBytes(s.TotalBytes), s.FilesRestored, s.TotalFiles)
+	msg := fmt.Sprintf("restoring %s: %5.1f%%  %s of %s, %d of %d files", p.svc, s.PercentDone*100, HumanBytes(s.BytesRestored), HumanBytes(s.TotalBytes), s.FilesRestored, s.TotalFiles)
 	if p.terminal {
 		fmt.Fprintf(p.w, "\r\033[K%s", msg)
 		p.drawn = true
@@ -361,7 +361,8 @@ func (p *progress) done() {
 	}
 }
 
-func humanBytes(n int64) string {
+// HumanBytes formats a byte count with binary units (1.5 MiB).
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -104,7 +104,7 @@ homelab-agent status). The exit status is 1 if any service failed.`,
 					fmt.Fprintf(c.OutOrStdout(), "%s: FAILED after %s: %v\n", res.Service, res.Duration.Round(time.Millisecond), res.Err)
 					continue
 				}
-				fmt.Fprintf(c.OutOrStdout(), "%s: snapshot %.8s, %s added, %d files, %s\n", res.Service, res.SnapshotID, human(res.BytesAdded), res.Files, res.Duration.Round(time.Millisecond))
+				fmt.Fprintf(c.OutOrStdout(), "%s: snapshot %.8s, %s added, %d files, %s\n", res.Service, res.SnapshotID, backup.HumanBytes(res.BytesAdded), res.Files, res.Duration.Round(time.Millisecond))
 			}
 			if failed {
 				return silentError
@@ -153,7 +153,7 @@ database dumps. --json prints restic's snapshot objects.`,
 					content = "dump " + d
 				}
 				if s.Summary != nil {
-					size = human(s.Summary.TotalBytesProcessed)
+					size = backup.HumanBytes(s.Summary.TotalBytesProcessed)
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ShortID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Service(), content, size)
 			}
@@ -248,18 +248,6 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // dumpCommand is the argv restic runs to stream a service's database dump:
 // this binary's hidden backup-dump command.
