@@ -248,7 +248,6 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
-
 // dumpCommand is the argv restic runs to stream a service's database dump:
 // this binary's hidden backup-dump command.
 func dumpCommand(host, repo, root string) func(service string) []string {
