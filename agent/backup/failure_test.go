@@ -138,9 +138,10 @@ func TestCancelledBackupUndoesQuiesce(t *testing.T) {
 			return nil
 		},
 	}
-	// The dump command says it started, then hangs until restic is stopped.
+	// The dump command says it started, then writes slowly until restic
+	// is stopped (and its pipe closes).
 	marker := filepath.Join(t.TempDir(), "dumping")
-	j.Dumps = []Dump{{Name: "slow", Command: []string{"sh", "-c", "touch " + marker + "; exec sleep 60"}}}
+	j.Dumps = []Dump{{Name: "slow", Command: []string{"sh", "-c", "touch " + marker + "; while echo x; do sleep 0.05; done"}}}
 	go func() {
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			if _, err := os.Stat(marker); err == nil {
