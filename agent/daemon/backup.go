@@ -177,10 +177,11 @@ func (b *backups) run(ctx context.Context) {
 		}
 		sched, err := b.scheduler(ctx, s)
 		if err != nil {
-			b.d.log.Error("backup scheduler not started", "err", err)
+			b.d.log.Error("backup scheduler not started; trying again after the next pass", "err", err)
 			b.mu.Lock()
 			b.err = err.Error()
 			b.mu.Unlock()
+			key = ""
 			continue
 		}
 		sctx, c := context.WithCancel(ctx)
@@ -217,11 +218,10 @@ func (b *backups) scheduler(ctx context.Context, s *backupSetup) (*backup.Schedu
 	host := b.d.cfg.Host
 	jobs := func() []backup.Job { return backup.Jobs(s.lab, host) }
 	if s.cfg.Root == "/" {
-		ctl, err := backup.NewDockerControl()
-		if err != nil {
-			return nil, err
+		// Control is for restores; a scheduled backup does not need it.
+		if ctl, err := backup.NewDockerControl(); err == nil {
+			r.Control = ctl
 		}
-		r.Control = ctl
 		cli, err := docker.Shared()
 		if err != nil {
 			return nil, err
