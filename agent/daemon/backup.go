@@ -232,6 +232,10 @@ func (b *backups) scheduler(ctx context.Context, s *backupSetup) (*backup.Schedu
 		}
 		jobs = func() []backup.Job { return backup.HostJobs(s.lab, host, hooks) }
 	}
+	if adjust := b.d.opts.BackupJobs; adjust != nil {
+		base := jobs
+		jobs = func() []backup.Job { return adjust(base()) }
+	}
 	sched := &backup.Scheduler{Runner: r, Jobs: jobs, Clock: b.clock()}
 	sched.Do = func(_ context.Context, task string) error { return sched.RunTask(ctx, task) }
 	return sched, nil

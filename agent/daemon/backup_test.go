@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,13 +143,32 @@ func TestDaemonSchedulesBackups(t *testing.T) {
 
 	start := time.Date(2026, 3, 4, 3, 0, 0, 0, time.Local) // a Wednesday
 	clk := newFakeClock(start)
-	h.d = h.newDaemon(daemon.Options{Only: []string{"backup"}, BackupClock: clk})
+	// The last backup of the test is stopped by SIGTERM half-way: its
+	// quiesce step stops the daemon; the undo step must still run.
+	var stopMidBackup atomic.Bool
+	var undone atomic.Bool
+	quiescing := make(chan struct{}, 1)
+	var cancel context.CancelFunc
+	adjust := func(jobs []backup.Job) []backup.Job {
+		if !stopMidBackup.Load() {
+			return jobs
+		}
+		for i := range jobs {
+			jobs[i].Quiesce = &backup.Quiesce{
+				Before: func(context.Context) error { quiescing <- struct{}{}; cancel(); return nil },
+				After:  func(context.Context) error { undone.Store(true); return nil },
+			}
+		}
+		return jobs
+	}
+	h.d = h.newDaemon(daemon.Options{Only: []string{"backup"}, BackupClock: clk, BackupJobs: adjust})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelCtx := context.WithCancel(context.Background())
+	cancel = cancelCtx
 	done := make(chan error, 1)
 	go func() { done <- h.d.Run(ctx, ln) }()
 	var stopped error
@@ -214,7 +234,7 @@ func TestDaemonSchedulesBackups(t *testing.T) {
 		t.Fatalf("after the schedule change: %+v", s.Backup)
 	}
 	clk.fire(w)
-	clk.next(t)
+	w = clk.next(t)
 	s = getStatus(t, srv)
 	if rec := s.Backup.Services[0]; !rec.LastSuccess.Equal(start.Add(time.Hour)) {
 		t.Fatalf("the restarted scheduler did not back up at 04:00: %+v", rec)
@@ -235,9 +255,31 @@ func TestDaemonSchedulesBackups(t *testing.T) {
 		t.Error("/metrics does not show the failure")
 	}
 
-	// Stopping the daemon stops the scheduler.
+	// SIGTERM during a backup: the daemon returns once the backup was
+	// interrupted and its quiesce undone.
+	stopMidBackup.Store(true)
+	for started := false; !started; { // hourly staleness checks, then tomorrow's 04:00 backup
+		clk.fire(w)
+		select {
+		case <-quiescing:
+			started = true
+		case w = <-clk.waiting:
+		case <-time.After(time.Minute):
+			t.Fatal("the backup did not start")
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	if !undone.Load() {
+		t.Fatal("the daemon stopped without undoing the quiesce step")
+	}
+	st, err := backup.LoadStatus(h.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := st.Services["nextcloud"]; rec.ErrorKind != backup.KindInterrupted {
+		t.Fatalf("record after SIGTERM: %+v", rec)
 	}
 }
 

@@ -46,6 +46,9 @@ type Options struct {
 	// BackupClock is the backup scheduler's clock (tests inject a fake
 	// one; nil is the real clock).
 	BackupClock backup.Clock
+	// BackupJobs, when set, adjusts the scheduler's jobs before each run
+	// (tests add quiesce steps under a folder root).
+	BackupJobs func([]backup.Job) []backup.Job
 }
 
 // Daemon is one running agent.
