@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -26,10 +27,13 @@ var Subsystems = []string{"files", "firewall", "containers", "backup"}
 
 // FolderSubsystems are the subsystems a pass runs by default when --root
 // is not "/": under a folder root they only write below it (the firewall
-// writes its ruleset to a file there instead of the kernel). The others
-// act on the machine itself (its Docker Engine, its backup schedule), so
-// under a folder root they run only when --only names them.
-var FolderSubsystems = []string{"files", "firewall"}
+// writes its ruleset to a file there instead of the kernel; backup writes
+// the schedule file). containers acts on the machine itself (its Docker
+// Engine, and self-restores from the backup repository), so under a
+// folder root it runs only when --only names it. The daemon's backup
+// scheduler is no resource: under a folder root it runs only when --only
+// names backup.
+var FolderSubsystems = []string{"files", "firewall", "backup"}
 
 // HookMode says whether a pass runs reload hooks.
 type HookMode string
@@ -143,11 +147,15 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	in := roles.Input{Lab: l, Host: h, Memory: memory, Now: now}
 	out := &roles.Output{}
 	out.Add(base.Build(in))
+	// A replaced VM's data comes back before the role's containers start.
+	out.Resources = append(out.Resources, backup.SelfRestores(l, h.Name)...)
 	p, err := r.Build(in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("role %s: %w", r.Name(), err)
 	}
 	out.Add(p)
+	out.Resources = append(out.Resources, backup.ScheduleOf(l, h.Name))
+	backup.RequireRestores(out.Resources)
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})

@@ -272,8 +272,9 @@ func TestMissingSecretRefusesBeforeChanging(t *testing.T) {
 		want string
 	}{
 		{"vpn", nil, "missing secret TAILSCALE_AUTHKEY"},
-		// Refused before the container resource is even asked (no Docker call).
-		{"cloud", []string{"files", "containers"}, "missing secret NEXTCLOUD_ADMIN_PASSWORD, NEXTCLOUD_DB_PASSWORD"},
+		// Refused before the container resource is even asked (no Docker call);
+		// the self-restore needs the backup secrets.
+		{"cloud", []string{"files", "containers"}, "missing secret AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, NEXTCLOUD_ADMIN_PASSWORD, NEXTCLOUD_DB_PASSWORD, RESTIC_PASSWORD"},
 	} {
 		root := t.TempDir()
 		opts := testOptions(root)

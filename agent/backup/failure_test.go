@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestFailuresHaveClearMessages: wrong password, missing repository and
@@ -114,4 +116,51 @@ func TestMissingSecret(t *testing.T) {
 	if !errors.Is(res.Err, ErrKind(KindConfig)) || !strings.Contains(res.Err.Error(), "RESTIC_PASSWORD") {
 		t.Fatalf("err = %v", res.Err)
 	}
+}
+
+// TestCancelledBackupUndoesQuiesce: a backup cancelled while restic runs
+// (the daemon stopping) is recorded as interrupted and its quiesce undo
+// step still runs.
+func TestCancelledBackupUndoesQuiesce(t *testing.T) {
+	r := testRunner(t, s3Server(t))
+	writeTree(t, r.Config.Root, "nextcloud")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	undone := false
+	j := job("nextcloud")
+	j.Quiesce = &Quiesce{
+		Before: func(context.Context) error { return nil },
+		After: func(ctx context.Context) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			undone = true
+			return nil
+		},
+	}
+	// The dump command says it started, then writes slowly until restic
+	// is stopped (and its pipe closes).
+	marker := filepath.Join(t.TempDir(), "dumping")
+	j.Dumps = []Dump{{Name: "slow", Command: []string{"sh", "-c", "touch " + marker + "; while echo x; do sleep 0.05; done"}}}
+	go func() {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+		}
+		cancel()
+	}()
+	start := time.Now()
+	res := r.BackupJob(ctx, j)
+	if res.Err == nil || !undone || !errors.Is(res.Err, ErrKind(KindInterrupted)) {
+		t.Fatalf("err %v, undone %v", res.Err, undone)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("stopping took %s", d)
+	}
+	st, _ := r.Status()
+	if rec := st.Services["nextcloud"]; rec == nil || rec.ErrorKind != KindInterrupted {
+		t.Fatalf("record = %+v", rec)
+	}
+	t.Logf("recorded after %s: %s", time.Since(start).Round(time.Millisecond), st.Services["nextcloud"].LastError)
 }

@@ -3,6 +3,8 @@ package backup
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -69,6 +71,23 @@ func quiesceOf(q roles.Quiescer, env roles.QuiesceEnv) *Quiesce {
 			}
 			return r(ctx)
 		},
+	}
+}
+
+// DumpCommand returns Hooks.DumpCommand for this binary: restic runs
+// `<this binary> backup-dump --host H --repo R --root ROOT --service S`
+// (a hidden command that calls WriteDump). repo is the lab repo checkout
+// the dump command loads.
+func DumpCommand(host, repo, root string) func(service string) []string {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	if abs, err := filepath.Abs(repo); err == nil {
+		repo = abs
+	}
+	return func(service string) []string {
+		return []string{self, "backup-dump", "--host", host, "--repo", repo, "--root", root, "--service", service}
 	}
 }
 

@@ -145,6 +145,9 @@ func (r *Repo) reachable(ctx context.Context, op string) error {
 	}
 	d := net.Dialer{Timeout: r.DialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", r.endpoint)
+	if err != nil && ctx.Err() != nil {
+		return &Error{Op: op, Code: -1, Kind: KindInterrupted, Msg: "interrupted before restic started"}
+	}
 	if err != nil {
 		msg := err.Error()
 		if i := strings.LastIndex(msg, ": "); i >= 0 {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
@@ -39,6 +41,24 @@ func SelfRestores(l *lab.Lab, host string) []resource.Resource {
 		out = append(out, &SelfRestore{Config: cfg, Job: j})
 	}
 	return out
+}
+
+// RequireRestores makes each service's container project
+// (containers:<service>) depend on the service's restore:<service> in
+// rs, so that a failed self-restore skips the project instead of starting
+// the service on an empty data folder.
+func RequireRestores(rs []resource.Resource) {
+	restores := map[string]bool{}
+	for _, r := range rs {
+		if s, ok := r.(*SelfRestore); ok {
+			restores[s.Job.Service] = true
+		}
+	}
+	for _, r := range rs {
+		if p, ok := r.(*docker.Project); ok && restores[p.Name] && !slices.Contains(p.Requires, "restore:"+p.Name) {
+			p.Requires = append(p.Requires, "restore:"+p.Name)
+		}
+	}
 }
 
 // ID implements resource.Resource.

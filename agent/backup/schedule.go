@@ -177,6 +177,14 @@ func (s *Scheduler) do(ctx context.Context, name string) error {
 	if s.Do != nil {
 		return s.Do(ctx, name)
 	}
+	return s.RunTask(ctx, name)
+}
+
+// RunTask runs one task (TaskBackup, TaskPrune or TaskCheck) with the
+// Runner, whatever Do says. A Do that runs tasks under another context
+// (the daemon lets a running backup finish when it restarts the
+// scheduler for a new schedule) calls it.
+func (s *Scheduler) RunTask(ctx context.Context, name string) error {
 	switch name {
 	case TaskBackup:
 		for _, r := range s.Runner.Backup(ctx, s.jobs()) {

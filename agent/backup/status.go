@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/google/renameio/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // StatusPath holds the backup run records. It is its own file, not part
@@ -128,46 +129,23 @@ func (r *Record) fail(start time.Time, d time.Duration, err error) {
 	}
 }
 
-// WriteMetrics writes the records in the Prometheus text format.
-func (s *Status) WriteMetrics(w io.Writer) {
-	names := make([]string, 0, len(s.Services))
-	for n := range s.Services {
-		names = append(names, n)
+// WriteMetrics writes the records in the Prometheus text format (the
+// gauges of Collector).
+func (s *Status) WriteMetrics(w io.Writer) error {
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(&Collector{Load: func() (*Status, error) { return s, nil }}); err != nil {
+		return err
 	}
-	sort.Strings(names)
-	unix := func(t time.Time) float64 {
-		if t.IsZero() {
-			return 0
-		}
-		return float64(t.UnixNano()) / 1e9
+	mfs, err := reg.Gather()
+	if err != nil {
+		return err
 	}
-	type metric struct {
-		name, help string
-		val        func(*Record) float64
-	}
-	metrics := []metric{
-		{"homelab_backup_last_success_timestamp_seconds", "When the service's last successful backup started.", func(r *Record) float64 { return unix(r.LastSuccess) }},
-		{"homelab_backup_last_failure_timestamp_seconds", "When the service's last failed backup started.", func(r *Record) float64 { return unix(r.LastFailure) }},
-		{"homelab_backup_failing", "1 when the service's last backup failed.", func(r *Record) float64 { return b2f(r.Failing()) }},
-		{"homelab_backup_last_duration_seconds", "Wall time of the service's last backup.", func(r *Record) float64 { return r.DurationSeconds }},
-		{"homelab_backup_last_bytes_added", "Bytes the service's last successful backup added to the repository.", func(r *Record) float64 { return float64(r.BytesAdded) }},
-	}
-	for _, m := range metrics {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
-		for _, n := range names {
-			fmt.Fprintf(w, "%s{service=%q} %g\n", m.name, n, m.val(s.Services[n]))
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return err
 		}
 	}
-	for _, op := range []struct {
-		name string
-		r    *Record
-	}{{"prune", s.Prune}, {"check", s.Check}} {
-		if op.r == nil {
-			continue
-		}
-		fmt.Fprintf(w, "homelab_backup_maintenance_last_success_timestamp_seconds{op=%q} %g\n", op.name, unix(op.r.LastSuccess))
-		fmt.Fprintf(w, "homelab_backup_maintenance_failing{op=%q} %g\n", op.name, b2f(op.r.Failing()))
-	}
+	return nil
 }
 
 func b2f(b bool) float64 {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 )
 
@@ -42,6 +43,12 @@ type Options struct {
 	// StaleAfter is how long without a sync that reached the server makes
 	// the status stale (default 3 intervals + 30s, so one slow poll does not).
 	StaleAfter time.Duration
+	// BackupClock is the backup scheduler's clock (tests inject a fake
+	// one; nil is the real clock).
+	BackupClock backup.Clock
+	// BackupJobs, when set, adjusts the scheduler's jobs before each run
+	// (tests add quiesce steps under a folder root).
+	BackupJobs func([]backup.Job) []backup.Job
 }
 
 // Daemon is one running agent.
@@ -53,6 +60,7 @@ type Daemon struct {
 	keys    *gitsync.Keyring
 	trigger chan struct{}
 	metrics *metrics
+	backups *backups
 
 	mu       sync.Mutex
 	st       Status
@@ -103,6 +111,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, cfg: cfg, log: opts.Log, syncer: s, keys: keys,
 		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
 		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now()}
 	d.metrics.register(d)
@@ -141,6 +150,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
 
+	backupsDone := make(chan struct{})
+	go func() { defer close(backupsDone); d.backups.run(ctx) }()
+
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -149,6 +161,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		if ctx.Err() != nil {
 			break
 		}
+		d.backups.refresh()
 		if first {
 			d.update(func(s *Status) { s.Ready = true })
 			d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
@@ -170,6 +183,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	d.opts.Notify("STOPPING=1\nSTATUS=stopping")
+	<-backupsDone // a running backup is cancelled; its quiesce undo step runs
 	d.log.Info("agent stopped")
 	return nil
 }

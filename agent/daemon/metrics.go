@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own.
@@ -48,6 +50,7 @@ func (m *metrics) register(d *Daemon) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
 			Help: "Seconds since the last sync that reached the server (since start when none did)."},
 			func() float64 { s := d.Status(); return s.staleFor(time.Now()).Seconds() }),
+		&backup.Collector{Load: d.backups.records},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

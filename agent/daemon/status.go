@@ -51,6 +51,10 @@ type Status struct {
 	Resources []ResourceStatus `json:"resources"`
 	// LastReport is the last apply pass's report.
 	LastReport *agent.Report `json:"last_report,omitempty"`
+	// Backup is the host's backups: settings from the last good commit,
+	// each service's last runs, prune and check; absent when the host has
+	// no backups.
+	Backup *BackupStatus `json:"backup,omitempty"`
 	// Ready is set after the first pass.
 	Ready   bool      `json:"ready"`
 	Started time.Time `json:"started"`
@@ -85,6 +89,7 @@ func (d *Daemon) Status() Status {
 	now := time.Now()
 	s.StaleSeconds = s.staleFor(now).Seconds()
 	s.Stale = s.staleFor(now) > d.opts.StaleAfter
+	s.Backup = d.backups.status()
 	return s
 }
 

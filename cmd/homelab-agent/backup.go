@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -59,7 +58,7 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 		}
 		jobs = backup.HostJobs(l, b.host, backup.Hooks{
 			Quiesce:     roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get(b.host), Docker: cli},
-			DumpCommand: dumpCommand(b.host, b.repo, cfg.Root),
+			DumpCommand: backup.DumpCommand(b.host, b.repo, cfg.Root),
 		})
 	}
 	if b.service != "" {
@@ -246,21 +245,6 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// dumpCommand is the argv restic runs to stream a service's database dump:
-// this binary's hidden backup-dump command.
-func dumpCommand(host, repo, root string) func(service string) []string {
-	self, err := os.Executable()
-	if err != nil {
-		self = os.Args[0]
-	}
-	if abs, err := filepath.Abs(repo); err == nil {
-		repo = abs
-	}
-	return func(service string) []string {
-		return []string{self, "backup-dump", "--host", host, "--repo", repo, "--root", root, "--service", service}
-	}
 }
 
 func newBackupDump() *cobra.Command {

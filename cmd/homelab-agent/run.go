@@ -46,7 +46,10 @@ moved. A new head is verified (trusted_keys), validated and applied; a head
 that fails any of these is refused until a newer one arrives, and the host
 stays on, or returns to, the last good commit. It serves GET /healthz,
 GET /status, GET /metrics and POST /hooks/git on listen (default
-127.0.0.1:9123). SIGTERM finishes the resource in progress and exits.
+127.0.0.1:9123). For a host with backups it runs the backup scheduler of
+the last good commit (under a folder --root only with --only backup).
+SIGTERM finishes the resource in progress, interrupts a running backup
+(its quiesce step is undone) and exits.
 
 Config: agent.yaml keys repo, branch, host, interval, listen, root,
 auth.{ssh_key,known_hosts,token}, trusted_keys, webhook_secret,

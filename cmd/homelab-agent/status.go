@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
@@ -27,7 +28,8 @@ the applied, last good and head commits, a refused commit with its reason
 (homelab.yaml:LINE:COL lines), sync staleness and each resource's result.
 --json prints the agent's JSON as is. The exit status is 1 when the agent
 cannot be reached (what state.json says is printed instead), when the head
-is refused, the last sync failed or is stale, or the last pass failed.`,
+is refused, the last sync failed or is stale, the last pass failed, or a
+backup, prune or check failed or is stale (older than twice its interval).`,
 		Example: `  homelab-agent status
   homelab-agent status --json | jq .last_good_commit`,
 		Args: noArgs,
@@ -61,7 +63,7 @@ is refused, the last sync failed or is stale, or the last pass failed.`,
 			} else {
 				writeStatus(out, &s, time.Now())
 			}
-			if s.Stale || s.SyncError != "" || s.LastError != "" || (s.BadCommit != "" && s.BadCommit == s.HeadCommit) {
+			if unhealthy(&s) {
 				return silentError
 			}
 			return nil
@@ -93,6 +95,12 @@ func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
 		return nil, fmt.Errorf("GET /status: %s", resp.Status)
 	}
 	return io.ReadAll(resp.Body)
+}
+
+// unhealthy reports whether the status shows a problem (exit status 1).
+func unhealthy(s *daemon.Status) bool {
+	return s.Stale || s.SyncError != "" || s.LastError != "" || (s.BadCommit != "" && s.BadCommit == s.HeadCommit) ||
+		(s.Backup != nil && len(s.Backup.Problems) > 0)
 }
 
 // writeStatus prints the status for a person.
@@ -133,6 +141,68 @@ func writeStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	}
 	if s.LastError != "" {
 		fmt.Fprintf(w, "last error\n%s", indent(s.LastError, "    "))
+	}
+	if s.Backup != nil {
+		writeBackup(w, s.Backup, now)
+	}
+}
+
+// writeBackup prints the backup section: settings, each service's last
+// runs, prune and check, and the problems.
+func writeBackup(w io.Writer, b *daemon.BackupStatus, now time.Time) {
+	fmt.Fprintf(w, "backup     %s, schedule %q (+%s), prune %q, check %q\n", b.Repository, b.Schedule, b.HostDelay, b.PruneSchedule, b.CheckSchedule)
+	switch {
+	case !b.Scheduled:
+		fmt.Fprintf(w, "           not scheduled by this agent (a folder --root runs the scheduler only with --only backup)\n")
+	case !b.NextBackup.IsZero():
+		fmt.Fprintf(w, "           next backup %s (in %s)\n", b.NextBackup.Format(time.RFC3339), b.NextBackup.Sub(now).Round(time.Second))
+	}
+	ago := func(t time.Time) string {
+		return fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), now.Sub(t).Round(time.Second))
+	}
+	line := func(name string, r backup.Record, stale bool) {
+		state := "ok"
+		switch {
+		case r.Failing():
+			state = "FAILED"
+		case stale:
+			state = "STALE"
+		case r.LastRun.IsZero():
+			state = "never run"
+		}
+		fmt.Fprintf(w, "  %-10s %s", name, state)
+		if !r.LastSuccess.IsZero() {
+			fmt.Fprintf(w, ", last success %s", ago(r.LastSuccess))
+			if r.SnapshotID != "" {
+				fmt.Fprintf(w, ", snapshot %.8s, %s added", r.SnapshotID, backup.HumanBytes(r.BytesAdded))
+			}
+		}
+		if r.DurationSeconds > 0 {
+			fmt.Fprintf(w, ", took %s", (time.Duration(r.DurationSeconds * float64(time.Second))).Round(time.Millisecond))
+		}
+		fmt.Fprintln(w)
+		if r.Failing() {
+			fmt.Fprintf(w, "    failed %s: %s\n", ago(r.LastFailure), r.LastError)
+		}
+	}
+	for _, s := range b.Services {
+		line(s.Service, s.Record, s.Stale)
+	}
+	for _, m := range []struct {
+		name string
+		r    *backup.Record
+	}{{"prune", b.Prune}, {"check", b.Check}} {
+		if m.r != nil {
+			line(m.name, *m.r, false)
+		} else {
+			line(m.name, backup.Record{}, false)
+		}
+	}
+	if b.Error != "" {
+		fmt.Fprintf(w, "  error      %s\n", b.Error)
+	}
+	for _, p := range b.Problems {
+		fmt.Fprintf(w, "  PROBLEM    %s\n", p)
 	}
 }
 

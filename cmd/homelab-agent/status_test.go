@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
@@ -51,6 +55,58 @@ func TestStatusAgentUnreachable(t *testing.T) {
 	for _, want := range []string{"not reachable", "applied    aaaa", "refused    bbbb", "homelab.yaml:3:1: bad"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestStatusBackupSection: the backup section for a person, and a failing
+// or stale backup makes status exit 1 (with --json too, which includes it).
+func TestStatusBackupSection(t *testing.T) {
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	ok := backup.Record{LastRun: now.Add(-5 * time.Hour), LastSuccess: now.Add(-5 * time.Hour), DurationSeconds: 3.2,
+		BytesAdded: 3 << 20, SnapshotID: "1a2b3c4d5e6f7a8b"}
+	s := &daemon.Status{Host: "cloud", Role: "nextcloud", Repo: "https://git.home.example/lab.git", Branch: "main", Interval: "1m0s",
+		AppliedCommit: "aaaa", LastGoodCommit: "aaaa", HeadCommit: "aaaa", LastSyncOK: now, Resources: []daemon.ResourceStatus{},
+		Backup: &daemon.BackupStatus{Repository: "s3:https://s3.example/lab", Schedule: "30 3 * * *", HostDelay: "21m26s",
+			PruneSchedule: "0 5 * * 0", CheckSchedule: "0 6 * * 0", Scheduled: true, NextBackup: now.Add(18*time.Hour + 51*time.Minute),
+			Services: []daemon.BackupService{{Service: "nextcloud", Record: ok}},
+			Prune:    &backup.Record{LastRun: now.Add(-time.Hour), LastFailure: now.Add(-time.Hour), LastError: "restic: repository is locked"}}}
+	var b bytes.Buffer
+	writeStatus(&b, s, now)
+	out := b.String()
+	t.Log("\n" + out)
+	for _, want := range []string{
+		`backup     s3:https://s3.example/lab, schedule "30 3 * * *" (+21m26s), prune "0 5 * * 0", check "0 6 * * 0"`,
+		"next backup 2026-11-28T03:51:00Z (in 18h51m0s)",
+		"  nextcloud  ok, last success 2026-11-27T04:00:00Z (5h0m0s ago), snapshot 1a2b3c4d, 3.0 MiB added, took 3.2s",
+		"  prune      FAILED\n    failed 2026-11-27T08:00:00Z (1h0m0s ago): restic: repository is locked",
+		"  check      never run",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q", want)
+		}
+	}
+	if unhealthy(s) {
+		t.Error("no problem listed, but status is unhealthy")
+	}
+	s.Backup.Problems = []string{"backup prune failed at 2026-11-27T08:00:00Z: restic: repository is locked"}
+	if !unhealthy(s) {
+		t.Error("a backup problem does not make status exit 1")
+	}
+
+	// Through the command, against a stand-in agent on loopback.
+	body, _ := json.Marshal(s)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer srv.Close()
+	for _, args := range [][]string{{}, {"--json"}} {
+		var o bytes.Buffer
+		r := newRoot(&o, &o)
+		r.SetArgs(append([]string{"status", "--root", t.TempDir(), "--addr", strings.TrimPrefix(srv.URL, "http://")}, args...))
+		if err := r.Execute(); err != silentError {
+			t.Errorf("status %v with a failing prune: %v, want exit 1", args, err)
+		}
+		if !strings.Contains(o.String(), "repository is locked") {
+			t.Errorf("status %v does not show the backup problem:\n%s", args, o.String())
 		}
 	}
 }
