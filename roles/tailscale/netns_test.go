@@ -1,20 +1,12 @@
 package tailscale_test
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
 )
-
-// make golden passes -update to every roles package; accept it here.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files (none in this package)")
-	}
-}
 
 // inNS runs fn on a thread that has entered the namespace; the thread is
 // thrown away afterwards.
