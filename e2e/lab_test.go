@@ -71,8 +71,11 @@ type Lab struct {
 	Lab      *lab.Lab
 	Guests   []*Guest
 	Good     string // the last good commit pushed
-	Started  time.Time
-	engine   *exec.Cmd
+	// drData is the manifest of the data the disaster-recovery scenario
+	// backed up (cloud's /srv/data/nextcloud).
+	drData  string
+	Started time.Time
+	engine  *exec.Cmd
 }
 
 // Guest is one of the lab's hosts as a systemd container.
@@ -485,6 +488,14 @@ var vmOnlyPackages = map[string]bool{"qemu-guest-agent": true}
 // write_files, runcmd as one shell script.
 func (l *Lab) provision(g *Guest) {
 	l.t.Helper()
+	l.prepare(g)
+	l.applyVendorData(g, bootstrap.VendorData(l.vendorInput(g)))
+}
+
+// prepare is the operator's part: secrets.env, the unit drop-in, and the
+// router's tailscale (a stand-in).
+func (l *Lab) prepare(g *Guest) {
+	l.t.Helper()
 	must := func(err error) {
 		if err != nil {
 			l.fail("%s: %v", g.Name, err)
@@ -500,7 +511,19 @@ func (l *Lab) provision(g *Guest) {
 		_, err := l.in(g, "mount", "-o", "remount,rw,bind", "/proc/sys")
 		must(err)
 	}
-	g.Vendor = bootstrap.VendorData(l.vendorInput(g))
+}
+
+// applyVendorData runs a #cloud-config as cloud-init would: packages
+// (the guest image carries them: no mirror is reachable), write_files,
+// then runcmd as one shell script.
+func (l *Lab) applyVendorData(g *Guest, vendor []byte) {
+	l.t.Helper()
+	must := func(err error) {
+		if err != nil {
+			l.fail("%s: %v", g.Name, err)
+		}
+	}
+	g.Vendor = vendor
 	var cc cloudConfig
 	if !bytes.HasPrefix(g.Vendor, []byte("#cloud-config\n")) {
 		l.fail("%s: vendor data is not a #cloud-config", g.Name)
