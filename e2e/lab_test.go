@@ -42,8 +42,8 @@ const (
 	pollEvery   = "5s"
 )
 
-// appProjects are the Docker projects the sample lab's guests create on
-// the machine's engine (they share it through its socket).
+// appProjects are the Docker projects the sample lab's app guests create on
+// the drill's private engine (engine_test.go), which they share.
 var appProjects = []string{"traefik", "nextcloud", "immich", "jellyfin", "whoami"}
 
 // standinImages are the images the roles' compose files and the sample
