@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/homelab-agent
 
-.PHONY: build demo test test-deps bench fuzz golden clean
+.PHONY: build demo test test-deps e2e bench fuzz golden clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/homelab-agent
@@ -23,6 +23,11 @@ test-deps:
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The whole-lab drill (docs/e2e.md): the six guests as systemd containers,
+# results in e2e-results.md. Needs root, the Docker Engine and debootstrap.
+e2e: test-deps
+	$(GO) test -tags e2e -count=1 -timeout 25m -v ./e2e/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...

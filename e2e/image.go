@@ -28,7 +28,7 @@ var guestRecipe = struct {
 	Variant: "minbase",
 	Packages: []string{
 		"systemd", "systemd-sysv", "dbus", "bind9", "bind9-dnsutils", "restic",
-		"nftables", "git", "ca-certificates", "iproute2", "procps", "netcat-openbsd",
+		"nftables", "git", "ca-certificates", "iproute2", "procps", "netcat-openbsd", "curl",
 	},
 }
 
@@ -64,7 +64,7 @@ func guestImage(t testing.TB) string {
 	}
 	// A container has no console to log in on and no hardware clock.
 	os.WriteFile(filepath.Join(rootfs, "etc/hostname"), []byte("guest\n"), 0o644)
-	imp := exec.Command("sh", "-c", `tar -C "$1" -c . | docker import --change 'CMD ["/lib/systemd/systemd"]' --change 'STOPSIGNAL SIGRTMIN+3' - "$2"`, "sh", rootfs, tag)
+	imp := exec.Command("sh", "-c", `tar -C "$1" -c . | docker import --change 'CMD ["/lib/systemd/systemd"]' - "$2"`, "sh", rootfs, tag)
 	if out, err := imp.CombinedOutput(); err != nil {
 		t.Fatalf("docker import: %v\n%s", err, out)
 	}

@@ -49,6 +49,19 @@ type Options struct {
 	KnownImages map[string]string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnStart, when set, is called in its own goroutine once a VM has
+	// started, with its config and the vendor snippet its cicustom names
+	// (nil if none): the e2e drill boots a guest container there.
+	OnStart func(Started)
+}
+
+// Started is a VM that has just started, for Options.OnStart.
+type Started struct {
+	Node       string
+	VMID       int
+	Name       string
+	Config     map[string]string
+	VendorData []byte
 }
 
 // Rejection is one request the simulator refused.

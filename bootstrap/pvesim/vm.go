@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -224,8 +225,27 @@ func startVM(s *Sim, p params) (any, *apiError) {
 		}
 		vm.Running = true
 		vm.Started = s.opts.Now()
+		if s.opts.OnStart != nil {
+			st := Started{Node: vm.Node, VMID: vm.VMID, Name: vm.Config["name"], Config: maps.Clone(vm.Config)}
+			for _, o := range strings.Split(vm.Config["cicustom"], ",") {
+				if vol, ok := strings.CutPrefix(o, "vendor="); ok {
+					st.VendorData, _ = os.ReadFile(s.snippetPath(vol))
+				}
+			}
+			go s.opts.OnStart(st)
+		}
 		return ""
 	}), nil
+}
+
+// snippetPath is the file of a snippet volume ("local:snippets/x.yaml").
+func (s *Sim) snippetPath(volid string) string {
+	stor, name, _ := strings.Cut(volid, ":")
+	st := s.storages[stor]
+	if st == nil {
+		return ""
+	}
+	return filepath.Join(s.opts.Root, st.Path, name)
 }
 
 func (s *Sim) checkSnippet(volid string) string {

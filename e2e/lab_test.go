@@ -1,0 +1,690 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/bootstrap"
+	_ "github.com/homelab-agent/homelab-agent/roles/all"
+)
+
+// The drill's fixed addresses on the lab network (the sample lab's
+// 192.168.100.0/24). Docker's own bridge address is moved to .254 so the
+// gateway container can take .1. The test process never sends a packet
+// to these addresses: everything goes through `docker exec`.
+const (
+	labSubnet   = "192.168.100.0/24"
+	dockerGW    = "192.168.100.254"
+	gatewayIP   = "192.168.100.1"
+	gitIP       = "192.168.100.20"
+	s3IP        = "192.168.100.21"
+	labelKey    = "dev.homelab-agent.e2e"
+	agentListen = "0.0.0.0:9123"
+	pollEvery   = "5s"
+)
+
+// appProjects are the Docker projects the sample lab's app guests create on
+// the drill's private engine (engine_test.go), which they share.
+var appProjects = []string{"traefik", "nextcloud", "immich", "jellyfin", "whoami"}
+
+// standinImages are the images the roles' compose files and the sample
+// lab's app name; each is tagged as the stand-in image.
+var standinImages = []string{
+	"docker.io/library/traefik:v3.5",
+	"docker.io/library/postgres:16-alpine", "docker.io/library/redis:7-alpine", "docker.io/library/nextcloud:apache",
+	"ghcr.io/immich-app/immich-server:release", "ghcr.io/immich-app/immich-machine-learning:release",
+	"docker.io/valkey/valkey:8-bookworm", "ghcr.io/immich-app/postgres:14-vectorchord0.4.3-pgvectors0.2.0",
+	"docker.io/jellyfin/jellyfin:10.10",
+	"traefik/whoami:v1.10",
+}
+
+// Lab is one running drill lab.
+type Lab struct {
+	t        *testing.T
+	ID       string // prefix of every container, volume and network
+	Net      string
+	Image    string
+	Dir      string // host work folder: binaries, the served repo, the work clone
+	Work     string // the lab repo clone commits are made in
+	Bare     string // the bare repo the git container serves
+	AgentSHA string
+	Secret   string // webhook secret
+	Lab      *lab.Lab
+	Guests   []*Guest
+	Good     string // the last good commit pushed
+	// drData is the manifest of the data the disaster-recovery scenario
+	// backed up (cloud's /srv/data/nextcloud).
+	drData  string
+	Started time.Time
+	engine  *exec.Cmd
+}
+
+// Guest is one of the lab's hosts as a systemd container.
+type Guest struct {
+	Name, IP, Role string
+	Container      string
+	Volume         string
+	Docker         bool // has the machine's Docker socket
+	Vendor         []byte
+}
+
+func docker(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("docker %s: %v: %s", strings.Join(short(args), " "), err, strings.TrimSpace(errb.String()+" "+out.String()))
+	}
+	return out.String(), nil
+}
+
+func short(args []string) []string {
+	var s []string
+	for _, a := range args {
+		if len(a) > 120 {
+			a = a[:120] + "…"
+		}
+		s = append(s, a)
+	}
+	return s
+}
+
+// must runs docker and fails the test on error.
+func (l *Lab) must(args ...string) string {
+	l.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := docker(ctx, args...)
+	if err != nil {
+		l.fail("%v", err)
+	}
+	return out
+}
+
+// exec runs a command in a container and returns its combined output.
+func dexec(ctx context.Context, container string, stdin []byte, argv ...string) (string, error) {
+	args := []string{"exec"}
+	if stdin != nil {
+		args = append(args, "-i")
+	}
+	args = append(append(args, container), argv...)
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("in %s: %s: %v: %s", container, strings.Join(short(argv), " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+func (l *Lab) in(g *Guest, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return dexec(ctx, g.Container, nil, argv...)
+}
+
+// writeFile writes content into a container with the given mode.
+func writeFile(container, path, mode string, content []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := dexec(ctx, container, content, "sh", "-c", `mkdir -p "$(dirname "$1")" && cat >"$1" && chmod "$2" "$1"`, "sh", path, mode)
+	return err
+}
+
+// fail collects every guest's journal and status, then fails the test
+// naming the folder.
+func (l *Lab) fail(format string, args ...any) {
+	l.t.Helper()
+	dir := l.collect()
+	l.t.Fatalf("%s\nguest journals and /status: %s", fmt.Sprintf(format, args...), dir)
+}
+
+// collect writes every guest's agent journal, status and vendor-data
+// output into a folder under the e2e results, and returns it.
+func (l *Lab) collect() string {
+	dir, _ := filepath.Abs(filepath.Join("..", "e2e-failures", time.Now().UTC().Format("20060102T150405")+"-"+strings.ReplaceAll(l.t.Name(), "/", "-")))
+	os.MkdirAll(dir, 0o755)
+	for _, g := range l.Guests {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		j, err := dexec(ctx, g.Container, nil, "journalctl", "-u", "homelab-agent", "--no-pager", "-o", "short-precise")
+		if err != nil {
+			j += "\n" + err.Error()
+		}
+		os.WriteFile(filepath.Join(dir, g.Name+".journal.txt"), []byte(j), 0o644)
+		s, _ := dexec(ctx, g.Container, nil, "homelab-agent", "status", "--json", "--addr", "127.0.0.1:9123")
+		os.WriteFile(filepath.Join(dir, g.Name+".status.json"), []byte(s), 0o644)
+		u, _ := dexec(ctx, g.Container, nil, "systemctl", "status", "--no-pager", "homelab-agent")
+		os.WriteFile(filepath.Join(dir, g.Name+".systemctl.txt"), []byte(u), 0o644)
+		cancel()
+	}
+	for _, c := range []string{"git", "s3"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, _ := docker(ctx, "logs", "--tail", "500", l.ID+"-"+c)
+		os.WriteFile(filepath.Join(dir, c+".log"), []byte(out), 0o644)
+		cancel()
+	}
+	return dir
+}
+
+// removeLeftovers removes what an earlier, killed drill left: the drill's
+// engine (with every app container), and every container, network and
+// volume with the drill's label on the machine's engine.
+func removeLeftovers() {
+	stopEngine()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if ids, _ := docker(ctx, "ps", "-aq", "--filter", "label="+labelKey); strings.TrimSpace(ids) != "" {
+		docker(ctx, append([]string{"rm", "-f", "-v"}, strings.Fields(ids)...)...)
+	}
+	if ids, _ := docker(ctx, "network", "ls", "-q", "--filter", "label="+labelKey); strings.TrimSpace(ids) != "" {
+		docker(ctx, append([]string{"network", "rm"}, strings.Fields(ids)...)...)
+	}
+	if ids, _ := docker(ctx, "volume", "ls", "-q", "--filter", "label="+labelKey); strings.TrimSpace(ids) != "" {
+		docker(ctx, append([]string{"volume", "rm", "-f"}, strings.Fields(ids)...)...)
+	}
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// gitRun runs git in dir with a fixed identity.
+func gitRun(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@home.example",
+		"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@home.example", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// NewLab builds the binaries, the lab repo and the network with its
+// servers; the guests are started by Up.
+func NewLab(t *testing.T) *Lab {
+	l := &Lab{t: t, ID: fmt.Sprintf("e2e%d", os.Getpid()), Started: time.Now()}
+	l.Net = l.ID + "-lab"
+	l.Secret = "e2e-webhook-secret"
+	removeLeftovers()
+	t.Cleanup(func() {
+		if os.Getenv("E2E_KEEP") != "" {
+			t.Logf("E2E_KEEP set: leaving the lab %s running", l.ID)
+			return
+		}
+		removeLeftovers()
+	})
+	l.Image = guestImage(t)
+	dir, err := os.MkdirTemp("/var/tmp", "hla-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l.Dir = dir
+
+	// The agent, static, as a release would be; and the lab servers.
+	for _, b := range []struct{ out, pkg string }{
+		{"srv/files/homelab-agent", "./cmd/homelab-agent"},
+		{"bin/labsvc", "./e2e/labsvc"},
+	} {
+		cmd := exec.Command("go", "build", "-tags", "e2e", "-trimpath", "-ldflags", "-s -w -X main.version=e2e", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Dir = repoRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	bin, _ := os.ReadFile(filepath.Join(dir, "srv/files/homelab-agent"))
+	sum := sha256.Sum256(bin)
+	l.AgentSHA = hex.EncodeToString(sum[:])
+
+	// The lab repo: the sample lab, pointed at the drill's S3 server, the
+	// whoami app moved off port 80 (the app guests share one engine, so
+	// published ports share the machine's).
+	l.Work = filepath.Join(dir, "work")
+	copyDir(t, filepath.Join(repoRoot(), "fixtures", "lab"), l.Work)
+	l.edit("homelab.yaml", "repository: s3:https://s3.us-west-004.backblazeb2.com/lab-backups",
+		"repository: s3:http://"+s3IP+":9000/lab-backups\n  init: true")
+	l.edit("homelab.yaml", "expose: {subdomain: whoami, port: 80}", "expose: {subdomain: whoami, port: 8081}")
+	l.edit("apps/whoami/compose.yaml", `"80:80"`, `"8081:80"`)
+	l.Bare = filepath.Join(dir, "srv/git/lab.git")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "e2e: the sample lab"},
+	} {
+		if _, err := gitRun(l.Work, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gitRun(dir, "init", "-q", "--bare", "-b", "main", l.Bare); err != nil {
+		t.Fatal(err)
+	}
+	l.Good = l.push()
+	l.Lab, err = agent.LoadLab(l.Work)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The network, the gateway and the servers.
+	l.must("network", "create", "--internal", "--subnet", labSubnet, "--gateway", dockerGW, "--label", labelKey+"=1", l.Net)
+	l.must("run", "-d", "--name", l.ID+"-gateway", "--hostname", "gateway", "--network", l.Net, "--ip", gatewayIP,
+		"--label", labelKey+"=1", l.Image, "sleep", "infinity")
+	l.must("run", "-d", "--name", l.ID+"-git", "--hostname", "git", "--network", l.Net, "--ip", gitIP,
+		"--label", labelKey+"=1", "-v", filepath.Join(dir, "srv")+":/srv", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
+		l.Image, "/opt/e2e/labsvc", "git", "/srv/git", ":80")
+	l.must("run", "-d", "--name", l.ID+"-s3", "--hostname", "s3", "--network", l.Net, "--ip", s3IP,
+		"--label", labelKey+"=1", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
+		l.Image, "/opt/e2e/labsvc", "s3", ":9000")
+
+	if _, err := os.Stat("/etc/traefik"); os.IsNotExist(err) {
+		// The engine's namespace mounts the proxy guest's /etc/traefik here.
+		os.Mkdir("/etc/traefik", 0o755)
+		t.Cleanup(func() { os.Remove("/etc/traefik") })
+	}
+	l.startEngine()
+	for _, h := range l.Lab.Hosts {
+		g := &Guest{Name: h.Name, IP: h.IP.String(), Role: h.Role, Container: l.ID + "-" + h.Name, Volume: l.ID + "-" + h.Name + "-data"}
+		switch h.Role {
+		case "traefik", "nextcloud", "immich", "jellyfin":
+			g.Docker = true
+		}
+		l.Guests = append(l.Guests, g)
+	}
+	return l
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+}
+
+// edit replaces old with new in a file of the work clone (no commit).
+func (l *Lab) edit(file, old, new string) {
+	l.t.Helper()
+	p := filepath.Join(l.Work, file)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(old)) {
+		l.t.Fatalf("%s has no %q", file, old)
+	}
+	os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+}
+
+// setLine replaces the line of a work-clone file that starts with prefix.
+func (l *Lab) setLine(file, prefix, line string) {
+	l.t.Helper()
+	p := filepath.Join(l.Work, file)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	n := 0
+	for i, ln := range lines {
+		if strings.HasPrefix(ln, prefix) {
+			lines[i] = line
+			n++
+		}
+	}
+	if n != 1 {
+		l.t.Fatalf("%s: %d lines start with %q", file, n, prefix)
+	}
+	os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o644)
+}
+
+// commit commits every change of the work clone and pushes it to the
+// served repo (a local push: the git container serves the same folder).
+// It returns the new commit.
+func (l *Lab) commit(msg string) string {
+	l.t.Helper()
+	if _, err := gitRun(l.Work, "commit", "-q", "-a", "--allow-empty", "-m", msg); err != nil {
+		l.t.Fatal(err)
+	}
+	return l.push()
+}
+
+func (l *Lab) push() string {
+	l.t.Helper()
+	if _, err := gitRun(l.Work, "push", "-q", l.Bare, "HEAD:main"); err != nil {
+		l.t.Fatal(err)
+	}
+	c, err := gitRun(l.Work, "rev-parse", "HEAD")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return c
+}
+
+// vendorInput is what bootstrap would put into the host's snippet, with
+// the agent served by the lab's git server and the data disk as the
+// container's volume.
+func (l *Lab) vendorInput(g *Guest) bootstrap.VendorInput {
+	return bootstrap.VendorInput{
+		Host: g.Name, Repo: "http://" + gitIP + "/lab.git", Branch: "main",
+		AgentURL: "http://" + gitIP + "/files/homelab-agent", AgentSHA256: l.AgentSHA,
+		Interval: pollEvery,
+	}
+}
+
+// secretsEnv is the operator's copy of secrets.env (demo stand-ins and
+// the S3 server's credentials).
+const secretsEnv = `CF_DNS_API_TOKEN=e2e-cloudflare-token
+NEXTCLOUD_ADMIN_PASSWORD=e2e-admin-password
+NEXTCLOUD_DB_PASSWORD=e2e-db-password
+IMMICH_DB_PASSWORD=e2e-immich-password
+TAILSCALE_AUTHKEY=tskey-e2e
+RESTIC_PASSWORD=e2e restic password
+AWS_ACCESS_KEY_ID=AKIAE2E
+AWS_SECRET_ACCESS_KEY=e2e-secret-key
+`
+
+// tailscaleStandin stands in for the tailscale CLI on the router guest:
+// no tailnet is reachable from the drill. It keeps the prefs `up` sets.
+const tailscaleStandin = `#!/bin/sh
+# tailscale stand-in for the e2e drill: keeps what "up" sets, reports Running after it.
+st=/var/lib/tailscale-standin
+mkdir -p "$st"
+case "$1" in
+debug) cat "$st/prefs.json" 2>/dev/null || echo '{"WantRunning":false}' ;;
+status) if [ -f "$st/prefs.json" ]; then echo '{"BackendState":"Running"}'; else echo '{"BackendState":"NeedsLogin"}'; fi ;;
+up)
+  host= routes=
+  for a in "$@"; do
+    case $a in --hostname=*) host=${a#--hostname=} ;; --advertise-routes=*) routes=${a#--advertise-routes=} ;; esac
+  done
+  r=$(printf '%s' "$routes" | sed 's/[^,][^,]*/"&"/g')
+  printf '{"WantRunning":true,"Hostname":"%s","AdvertiseRoutes":[%s],"CorpDNS":false,"NoSNAT":false}\n' "$host" "$r" >"$st/prefs.json" ;;
+*) echo "tailscale stand-in: unsupported: $*" >&2; exit 1 ;;
+esac
+`
+
+const tailscaledUnit = `[Unit]
+Description=tailscaled stand-in for the e2e drill
+[Service]
+ExecStart=/bin/sleep infinity
+[Install]
+WantedBy=multi-user.target
+`
+
+// agentDropIn is the operator's addition to the snippet's unit: the
+// webhook secret and a listen address the gateway can post webhooks to.
+func (l *Lab) agentDropIn() string {
+	return "[Service]\nEnvironment=HOMELAB_AGENT_WEBHOOK_SECRET=" + l.Secret + "\nEnvironment=HOMELAB_AGENT_LISTEN=" + agentListen + "\n"
+}
+
+// startGuest creates the guest's container (and its data volume unless it
+// exists) and waits for systemd to finish booting.
+func (l *Lab) startGuest(g *Guest) {
+	l.t.Helper()
+	l.must("volume", "create", "--label", labelKey+"=1", g.Volume)
+	args := []string{"run", "-d", "--name", g.Container, "--hostname", g.Name, "--network", l.Net, "--ip", g.IP,
+		"--label", labelKey + "=1", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cgroupns=host",
+		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+		"--stop-signal", "SIGRTMIN+3", "-v", g.Volume + ":/srv/data"}
+	if g.Docker {
+		args = append(args, "-v", engineSock+":/var/run/docker.sock")
+	}
+	l.must(append(args, l.Image, "/lib/systemd/systemd")...)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := l.in(g, "systemctl", "is-system-running")
+		s := strings.TrimSpace(out)
+		if s == "running" || s == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			l.fail("%s: systemd did not finish booting: %q", g.Name, s)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// cloudConfig is the part of the vendor data the drill interprets.
+type cloudConfig struct {
+	PackageUpdate bool     `yaml:"package_update"`
+	Packages      []string `yaml:"packages"`
+	WriteFiles    []struct {
+		Path        string `yaml:"path"`
+		Permissions string `yaml:"permissions"`
+		Content     string `yaml:"content"`
+	} `yaml:"write_files"`
+	RunCmd [][]string `yaml:"runcmd"`
+}
+
+// vmOnlyPackages are packages of the vendor data that only make sense in a
+// VM: the drill's guest image does not carry them.
+var vmOnlyPackages = map[string]bool{"qemu-guest-agent": true}
+
+// provision does what the operator and cloud-init do on a fresh VM:
+// secrets.env (and the router's tailscale, a stand-in here) by the
+// operator; then the vendor data as cloud-init runs it: packages,
+// write_files, runcmd as one shell script.
+func (l *Lab) provision(g *Guest) {
+	l.t.Helper()
+	l.prepare(g)
+	l.applyVendorData(g, bootstrap.VendorData(l.vendorInput(g)))
+}
+
+// prepare is the operator's part: secrets.env, the unit drop-in, and the
+// router's tailscale (a stand-in).
+func (l *Lab) prepare(g *Guest) {
+	l.t.Helper()
+	must := func(err error) {
+		if err != nil {
+			l.fail("%s: %v", g.Name, err)
+		}
+	}
+	must(writeFile(g.Container, "/etc/homelab-agent/secrets.env", "0600", []byte(secretsEnv)))
+	must(writeFile(g.Container, "/etc/systemd/system/homelab-agent.service.d/e2e.conf", "0644", []byte(l.agentDropIn())))
+	if g.Role == "tailscale-router" {
+		must(writeFile(g.Container, "/usr/local/bin/tailscale", "0755", []byte(tailscaleStandin)))
+		must(writeFile(g.Container, "/etc/systemd/system/tailscaled.service", "0644", []byte(tailscaledUnit)))
+		// A VM has its own kernel settings; the container's /proc/sys is
+		// read-only unless remounted (sysctls of its network namespace only).
+		_, err := l.in(g, "mount", "-o", "remount,rw,bind", "/proc/sys")
+		must(err)
+	}
+}
+
+// applyVendorData runs a #cloud-config as cloud-init would: packages
+// (the guest image carries them: no mirror is reachable), write_files,
+// then runcmd as one shell script.
+func (l *Lab) applyVendorData(g *Guest, vendor []byte) {
+	l.t.Helper()
+	must := func(err error) {
+		if err != nil {
+			l.fail("%s: %v", g.Name, err)
+		}
+	}
+	g.Vendor = vendor
+	var cc cloudConfig
+	if !bytes.HasPrefix(g.Vendor, []byte("#cloud-config\n")) {
+		l.fail("%s: vendor data is not a #cloud-config", g.Name)
+	}
+	must(yaml.Unmarshal(g.Vendor, &cc))
+	for _, p := range cc.Packages {
+		if vmOnlyPackages[p] {
+			continue
+		}
+		if _, err := l.in(g, "dpkg-query", "-W", "-f", "${Status}", p); err != nil {
+			l.fail("%s: package %s of the vendor data is not in the guest image (no mirror is reachable): %v", g.Name, p, err)
+		}
+	}
+	for _, f := range cc.WriteFiles {
+		content := []byte(f.Content)
+		if f.Path == bootstrap.FirstbootPath {
+			content = []byte(dataDiskIsVolume(l.t, f.Content))
+		}
+		must(writeFile(g.Container, f.Path, f.Permissions, content))
+	}
+	var script strings.Builder
+	script.WriteString("#!/bin/sh\n")
+	for _, c := range cc.RunCmd {
+		for i, a := range c {
+			if i > 0 {
+				script.WriteByte(' ')
+			}
+			script.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+		}
+		script.WriteByte('\n')
+	}
+	must(writeFile(g.Container, "/var/lib/cloud/instance/scripts/runcmd", "0700", []byte(script.String())))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	out, err := dexec(ctx, g.Container, nil, "sh", "-c", "/var/lib/cloud/instance/scripts/runcmd >/var/log/cloud-init-output.log 2>&1; s=$?; cat /var/log/cloud-init-output.log; exit $s")
+	if err != nil {
+		l.fail("%s: runcmd: %v\n%s", g.Name, err, out)
+	}
+}
+
+// dataDiskIsVolume takes the first-boot script's data-disk stanza out: the
+// guest's data disk is a Docker volume Docker has already mounted at
+// /srv/data (the format guard is tested on a real disk image by
+// bootstrap's TestFirstbootFormatsOnlyEmptyDisks). Everything else runs
+// as written.
+func dataDiskIsVolume(t *testing.T, script string) string {
+	start := strings.Index(script, "i=0\n")
+	endMarker := `mountpoint -q "$mnt" || mount "$mnt"` + "\n"
+	end := strings.Index(script, endMarker)
+	if start < 0 || end < start {
+		t.Fatalf("the first-boot script's data-disk stanza changed; update dataDiskIsVolume:\n%s", script)
+	}
+	return script[:start] + `mountpoint -q "$mnt" || { echo "firstboot(e2e): $mnt is not the data volume" >&2; exit 1; }` + "\n" + script[end+len(endMarker):]
+}
+
+// Status is the part of the agent's /status the drill reads.
+type Status struct {
+	Host           string  `json:"host"`
+	AppliedCommit  string  `json:"applied_commit"`
+	LastGoodCommit string  `json:"last_good_commit"`
+	HeadCommit     string  `json:"head_commit"`
+	BadCommit      string  `json:"bad_commit"`
+	BadReason      string  `json:"bad_reason"`
+	SyncError      string  `json:"sync_error"`
+	Stale          bool    `json:"stale"`
+	StaleSeconds   float64 `json:"stale_seconds"`
+	LastError      string  `json:"last_error"`
+	Ready          bool    `json:"ready"`
+	Resources      []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	} `json:"resources"`
+}
+
+// status asks the guest's agent for /status, from inside the guest.
+func (l *Lab) status(g *Guest) (*Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, _ := dexec(ctx, g.Container, nil, "homelab-agent", "status", "--json", "--addr", "127.0.0.1:9123")
+	var s Status
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Host == "" {
+		return nil, fmt.Errorf("%s: no status: %s", g.Name, strings.TrimSpace(out))
+	}
+	return &s, nil
+}
+
+// converged reports whether the guest runs commit with no error.
+func converged(s *Status, commit string) bool {
+	return s != nil && s.Ready && s.AppliedCommit == commit && s.LastError == ""
+}
+
+// waitAll polls every guest until cond holds for each, and returns the
+// time each took from start; it fails after timeout.
+func (l *Lab) waitAll(guests []*Guest, start time.Time, timeout time.Duration, what string, cond func(*Guest, *Status) bool) map[string]time.Duration {
+	l.t.Helper()
+	took := map[string]time.Duration{}
+	last := map[string]string{}
+	deadline := start.Add(timeout)
+	for len(took) < len(guests) {
+		for _, g := range guests {
+			if _, ok := took[g.Name]; ok {
+				continue
+			}
+			s, err := l.status(g)
+			if err == nil && cond(g, s) {
+				took[g.Name] = time.Since(start)
+				continue
+			}
+			if err != nil {
+				last[g.Name] = err.Error()
+			} else {
+				b, _ := json.Marshal(struct{ Applied, Bad, BadReason, SyncError, LastError string }{s.AppliedCommit, s.BadCommit, s.BadReason, s.SyncError, s.LastError})
+				last[g.Name] = string(b)
+			}
+		}
+		if len(took) == len(guests) {
+			break
+		}
+		if time.Now().After(deadline) {
+			var pending []string
+			for _, g := range guests {
+				if _, ok := took[g.Name]; !ok {
+					pending = append(pending, g.Name+": "+last[g.Name])
+				}
+			}
+			sort.Strings(pending)
+			l.fail("%s: not within %s:\n%s", what, timeout, strings.Join(pending, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return took
+}
+
+// webhook posts a GitHub-style push event, signed, from the gateway (the
+// agent admits 9123 from the gateway) to the guest's agent.
+func (l *Lab) webhook(g *Guest) error {
+	body := `{"ref":"refs/heads/main"}`
+	m := hmac.New(sha256.New, []byte(l.Secret))
+	m.Write([]byte(body))
+	sig := "sha256=" + hex.EncodeToString(m.Sum(nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := dexec(ctx, l.ID+"-gateway", nil, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+		"-H", "X-GitHub-Event: push", "-H", "X-Hub-Signature-256: "+sig, "-H", "Content-Type: application/json",
+		"--data", body, "http://"+g.IP+":9123/hooks/git")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "202" {
+		return fmt.Errorf("webhook to %s: HTTP %s", g.Name, out)
+	}
+	return nil
+}
+
+func (l *Lab) guest(name string) *Guest {
+	for _, g := range l.Guests {
+		if g.Name == name {
+			return g
+		}
+	}
+	l.t.Fatalf("no guest %s", name)
+	return nil
+}
