@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,9 @@ func stopEngine() {
 				if ids, _ := docker(ctx, "-H", "unix://"+engineSock, "ps", "-aq"); strings.TrimSpace(ids) != "" {
 					docker(ctx, append([]string{"-H", "unix://" + engineSock, "rm", "-f", "-v"}, strings.Fields(ids)...)...)
 				}
+				// The engine shares the machine's network namespace: its
+				// bridges outlive it unless it removes its networks itself.
+				docker(ctx, "-H", "unix://"+engineSock, "network", "prune", "-f")
 				cancel()
 				syscall.Kill(pid, syscall.SIGTERM)
 				for i := 0; i < 150; i++ {
@@ -57,6 +61,34 @@ func stopEngine() {
 	// The engine's mounts lived in its own namespace: nothing to unmount here.
 	os.RemoveAll(engineRun)
 	os.RemoveAll(engineData)
+	removeEngineBridges()
+}
+
+// enginePool is the address pool of the drill engine's networks, so that
+// a bridge a killed engine left behind is recognised as the drill's and
+// removed (and the machine's default pools are never exhausted by them).
+const enginePool = "10.231.0.0/16"
+
+// removeEngineBridges deletes bridge interfaces whose address lies in
+// enginePool: leftovers of a drill engine that could not prune them.
+func removeEngineBridges() {
+	_, pool, _ := net.ParseCIDR(enginePool)
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return
+	}
+	for _, i := range ifs {
+		if !strings.HasPrefix(i.Name, "br-") {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && pool.Contains(ipn.IP) {
+				exec.Command("ip", "link", "del", i.Name).Run()
+				break
+			}
+		}
+	}
 }
 
 // startEngine starts the drill's engine and loads the stand-in image
@@ -65,7 +97,7 @@ func (l *Lab) startEngine() {
 	l.t.Helper()
 	stopEngine()
 	os.MkdirAll(engineRun, 0o700)
-	os.WriteFile(engineRun+"/daemon.json", []byte("{}\n"), 0o600)
+	os.WriteFile(engineRun+"/daemon.json", []byte(`{"default-address-pools": [{"base": "`+enginePool+`", "size": 24}]}`+"\n"), 0o600)
 	script := `set -e
 mount --make-rprivate /
 mount -t tmpfs -o mode=0755 e2e-srv /srv
