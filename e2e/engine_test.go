@@ -20,7 +20,7 @@ import (
 // The app guests' Docker Engine: a dockerd of the drill's own (dockerd
 // cannot run inside a guest without --privileged), started in a private
 // mount namespace in which /srv is a tmpfs and each app guest's
-// /srv/data/<service> is bind-mounted from that guest's data volume
+// /srv/data/<service> is a link into that guest's data volume (bound whole)
 // (and /etc/traefik from the proxy guest), so a container's bind mounts
 // land in the guest that asked for it, never on the machine. The app
 // guests get its socket as /var/run/docker.sock. Its own data root keeps
@@ -146,12 +146,19 @@ func (l *Lab) engineMounts(g *Guest) {
 	mp := strings.TrimSpace(l.must("volume", "inspect", "-f", "{{.Mountpoint}}", g.Volume))
 	pid := strings.TrimSpace(l.must("inspect", "-f", "{{.State.Pid}}", g.Container))
 	svc := g.Role
+	// The whole volume is bound and /srv/data/<service> is a symlink into
+	// it: a restore swaps the service folder inside the volume (rename),
+	// which a bind of the folder itself would not follow. The engine
+	// resolves the link when it creates a container, after the restore.
 	script := fmt.Sprintf(`set -e
-src=%q/%s dst=/srv/data/%s
-mkdir -p "$src" "$dst"
-mountpoint -q "$dst" && umount -l "$dst"
-mount --bind "$src" "$dst"
-`, mp, svc, svc)
+vol=/srv/vols/%[2]s dst=/srv/data/%[2]s
+mkdir -p "$vol" %[1]q/%[2]s
+mountpoint -q "$vol" && umount -l "$vol"
+mount --bind %[1]q "$vol"
+if mountpoint -q "$dst"; then umount -l "$dst"; fi
+if [ -L "$dst" ]; then rm -f "$dst"; elif [ -d "$dst" ]; then rmdir "$dst"; fi
+ln -s "$vol/%[2]s" "$dst"
+`, mp, svc)
 	if g.Role == "traefik" {
 		// The guest's /etc/traefik, through its init's root.
 		if _, err := l.in(g, "mkdir", "-p", "/etc/traefik"); err != nil {
