@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/bootstrap/pvesim"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 // fromZero destroys the whole lab but the git and S3 servers (the lab repo
@@ -36,7 +37,12 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 
 	apidoc, err := pvesim.FindSchema(repoRoot())
 	if err != nil {
-		l.fail("the Proxmox API schema: %v", err)
+		// The repo may be cloned away from the shared folder (CI).
+		p, ok := testreq.FindShared("proxmox/apidoc.js")
+		if !ok {
+			l.fail("the Proxmox API schema: %v", err)
+		}
+		apidoc = p
 	}
 	schema, err := pvesim.LoadSchema(apidoc)
 	if err != nil {
