@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/homelab-agent/homelab-agent/agent/backup/backuptest"
 	"net"
 	"net/http"
 	"os"
@@ -13,9 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
@@ -75,18 +73,7 @@ func (c *fakeClock) fire(w waiter) {
 	w.ch <- now
 }
 
-func s3Server(t *testing.T) string {
-	t.Helper()
-	f := gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(true), gofakes3.WithTimeSkewLimit(0))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: f.Server()}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
+func s3Server(t testing.TB) string { return backuptest.S3Server(t) }
 
 func getStatus(t *testing.T, addr string) daemon.Status {
 	t.Helper()
