@@ -16,9 +16,9 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -105,7 +105,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 // hookOutput builds a synthetic desired state: files a, b, c; hook ha
 // watches a, hb watches b, hc watches c and fails. Each hook appends its
 // name to log and records whether every file already exists.
-func hookOutput(root, contentA string) *roles.Output {
+func hookOutput(root, contentA string) *role.Output {
 	log := filepath.Join(root, "hooks.log")
 	hook := func(name, watch string, fail bool) *resource.Hook {
 		script := `for f in a b c; do test -f "$1/srv/$f" || { echo "$2 ran before $f was written" >>"$3"; exit 1; }; done; echo "$2" >>"$3"`
@@ -115,7 +115,7 @@ func hookOutput(root, contentA string) *roles.Output {
 		return &resource.Hook{Name: name, Watch: []string{"file:/srv/" + watch},
 			Commands: [][]string{{"sh", "-c", script, "sh", root, name, log}}}
 	}
-	return &roles.Output{
+	return &role.Output{
 		Resources: []resource.Resource{
 			&files.File{Path: "/srv/a", Content: []byte(contentA)},
 			&files.File{Path: "/srv/b", Content: []byte("b\n")},
@@ -125,7 +125,7 @@ func hookOutput(root, contentA string) *roles.Output {
 	}
 }
 
-func runSynthetic(t *testing.T, root string, out *roles.Output, apply bool) (*Report, error) {
+func runSynthetic(t *testing.T, root string, out *role.Output, apply bool) (*Report, error) {
 	t.Helper()
 	st, err := state.Load(root)
 	if err != nil {
@@ -235,7 +235,7 @@ func (d dependent) DependsOn() []string { return []string{d.on} }
 
 func TestFailureDoesNotStopIndependentResources(t *testing.T) {
 	root := t.TempDir()
-	out := &roles.Output{Resources: []resource.Resource{
+	out := &role.Output{Resources: []resource.Resource{
 		failing{"broken:one"},
 		&files.File{Path: "/srv/ok", Content: []byte("ok\n")},
 		dependent{&files.File{Path: "/srv/needs-broken", Content: []byte("x\n")}, "broken:one"},
@@ -473,7 +473,7 @@ func TestRemovedFromRepoIsRemoved(t *testing.T) {
 // that belongs to a subsystem it did not run.
 func TestMemoryOfSkippedSubsystemKept(t *testing.T) {
 	root := t.TempDir()
-	out := &roles.Output{Memory: map[string]string{"containers.projects": "new", "dns.serial.x": "2"}}
+	out := &role.Output{Memory: map[string]string{"containers.projects": "new", "dns.serial.x": "2"}}
 	st, _ := state.Load(root)
 	st.Memory = map[string]string{"containers.projects": "old", "dns.serial.x": "1"}
 	st.Save(root)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
 // ServiceControl stops and starts a service's containers around a restore.
@@ -215,7 +217,7 @@ func (r *Runner) planRestore(ctx context.Context, repo *Repo, svc, want string) 
 		}
 	}
 	stamp := r.now().UTC().Format("20060102T150405Z")
-	dataRoot := filepath.Join(r.Config.Root, DataRoot)
+	dataRoot := filepath.Join(r.Config.Root, lab.DataRoot)
 	p.DataDir = filepath.Join(dataRoot, svc)
 	p.Temp = filepath.Join(dataRoot, ".restore-"+svc+"-"+stamp)
 	p.PreRestore = filepath.Join(dataRoot, svc+".pre-restore-"+stamp)

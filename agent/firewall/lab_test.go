@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -41,7 +42,7 @@ func loadTestLabB(t testing.TB) *lab.Lab {
 	}
 	os.WriteFile(filepath.Join(dir, "apps/whoami/compose.yaml"), []byte("services: {whoami: {image: whoami}}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, lab.LabFile), []byte(testLab), 0o644)
-	l, err := lab.Load(dir, roles.LabOptions())
+	l, err := lab.Load(dir, role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestLabMatrix(t *testing.T) {
 	})
 
 	for _, h := range l.Hosts {
-		tb := roles.FirewallTable(roles.Input{Lab: l, Host: h})
+		tb := agent.FirewallTable(role.Input{Lab: l, Host: h})
 		tb.NetNS = nsPath(ns[h.Name])
 		if len(tb.ProbeTargets) != 1 || tb.ProbeTargets[0] != "10.231.0.1" {
 			t.Fatalf("%s: probe targets %v, want the gateway", h.Name, tb.ProbeTargets)

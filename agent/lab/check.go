@@ -41,9 +41,7 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	if l.Bootstrap != nil {
 		checkBootstrap(l.Bootstrap, errs)
 	}
-	if l.Proxy.ACMEEmail != "" && !emailRe.MatchString(l.Proxy.ACMEEmail) {
-		errs.At(l.Proxy.ACMEEmailPos, "invalid acme_email %q", l.Proxy.ACMEEmail)
-	}
+	checkHostSettings(l, opts, errs)
 }
 
 func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
@@ -382,3 +380,7 @@ func checkBootstrap(b *Bootstrap, errs *Errors) {
 		errs.At(b.RepoPos, "invalid repo URL %q", b.Repo)
 	}
 }
+
+// ValidEmail reports whether s looks like an e-mail address (one @, a dot
+// in the domain, no spaces): the check roles use for their address keys.
+func ValidEmail(s string) bool { return emailRe.MatchString(s) }

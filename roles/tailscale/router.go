@@ -3,8 +3,8 @@ package tailscale
 import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	agentts "github.com/homelab-agent/homelab-agent/agent/tailscale"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // AuthKeyPath holds the Tailscale auth key, written from the
@@ -14,9 +14,9 @@ const AuthKeyPath = "/etc/homelab-agent/tailscale/authkey"
 // router returns what makes the node a subnet router: the auth key file,
 // the running kernel's forwarding switches, and `tailscale up` with the
 // lab's route, run only when the node's prefs differ.
-func router(in roles.Input) *roles.Output {
+func router(in role.Input) *role.Output {
 	key := &files.File{Path: AuthKeyPath, Content: []byte("${secret:TAILSCALE_AUTHKEY}\n"), Mode: 0o600}
-	return &roles.Output{Resources: []resource.Resource{
+	return &role.Output{Resources: []resource.Resource{
 		key,
 		&agentts.Forwarding{},
 		&agentts.Up{

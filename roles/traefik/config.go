@@ -6,8 +6,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 const (
@@ -98,9 +99,9 @@ func renderStatic(l *lab.Lab) ([]byte, error) {
 	c.Providers.File.Directory = "/etc/traefik/dynamic"
 	c.Providers.File.Watch = true
 	var r certRes
-	r.ACME.Email = l.Proxy.ACMEEmail
+	r.ACME.Email = settings(l).ACMEEmail
 	r.ACME.Storage = DataDir + "/acme.json"
-	if l.Proxy.ACMEStaging {
+	if settings(l).ACMEStaging {
 		r.ACME.CAServer = stagingCA
 	}
 	r.ACME.DNSChallenge.Provider = "cloudflare"
@@ -144,7 +145,7 @@ func renderDynamic(l *lab.Lab) ([]byte, error) {
 		"dashboard": {EntryPoints: []string{"dashboard"}, Rule: "PathPrefix(`/api`) || PathPrefix(`/dashboard`)", Service: "api@internal"},
 	}
 	c.HTTP.Services = map[string]service{}
-	for _, s := range roles.Services(l) {
+	for _, s := range role.Services(l) {
 		host := s.Subdomain + "." + l.Domain
 		c.HTTP.Routers[s.Subdomain] = router{
 			EntryPoints: []string{"websecure"},
@@ -172,7 +173,7 @@ func renderDynamic(l *lab.Lab) ([]byte, error) {
 
 func marshal(name string, v any) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(roles.Header("#", name))
+	b.WriteString(files.Header("#", name))
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(v); err != nil {

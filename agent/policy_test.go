@@ -1,4 +1,4 @@
-package roles_test
+package agent_test
 
 import (
 	"flag"
@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -27,12 +28,12 @@ func updating() bool { f := flag.Lookup("update"); return f != nil && f.Value.St
 // TestFirewallGolden renders every sample host's table; the expected
 // rulesets are in testdata/firewall/<host>.nft (make golden rewrites them).
 func TestFirewallGolden(t *testing.T) {
-	l, err := lab.Load("../fixtures/lab", roles.LabOptions())
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range l.Hosts {
-		rs, err := firewall.Build(roles.FirewallHost(roles.Input{Lab: l, Host: h}))
+		rs, err := firewall.Build(agent.FirewallHost(role.Input{Lab: l, Host: h}))
 		if err != nil {
 			t.Fatalf("%s: %v", h.Name, err)
 		}
@@ -57,13 +58,13 @@ func TestFirewallGolden(t *testing.T) {
 
 // TestFirewallAudiences checks who each sample host admits, by port.
 func TestFirewallAudiences(t *testing.T) {
-	l, err := lab.Load("../fixtures/lab", roles.LabOptions())
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	admits := func(host string) map[string]string {
 		m := map[string]string{}
-		fh := roles.FirewallHost(roles.Input{Lab: l, Host: l.Hosts.Get(host)})
+		fh := agent.FirewallHost(role.Input{Lab: l, Host: l.Hosts.Get(host)})
 		for _, f := range fh.Flows {
 			var from []string
 			for _, p := range f.From {
