@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -73,7 +74,7 @@ func (o *Options) root() string {
 
 func (o *Options) now() time.Time {
 	if o.Now == nil {
-		return time.Now()
+		return clock.Real.Now()
 	}
 	return o.Now()
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -55,7 +56,7 @@ type Result struct {
 
 func (r *Runner) now() time.Time {
 	if r.Now == nil {
-		return time.Now()
+		return clock.Real.Now()
 	}
 	return r.Now()
 }

@@ -34,9 +34,9 @@ type backupSetup struct {
 	commit  string
 	backups *agent.Backups
 	dir     string // the checkout, for backup-dump's --repo
-	cfg    backup.Config
-	jobs   []backup.Job // plain jobs (no hooks), for status
-	key    string       // the scheduler restarts when it changes
+	cfg     backup.Config
+	jobs    []backup.Job // plain jobs (no hooks), for status
+	key     string       // the scheduler restarts when it changes
 }
 
 func newBackups(d *Daemon) *backups {
@@ -57,13 +57,8 @@ func (b *backups) clock() backup.Clock {
 	if b.d.opts.BackupClock != nil {
 		return b.d.opts.BackupClock
 	}
-	return realClock{}
+	return b.d.clock
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // refresh reads the last good commit's backup settings after a pass and
 // kicks the manager. A checkout is made only when the good commit moved.
@@ -208,9 +203,7 @@ func (b *backups) scheduler(ctx context.Context, s *backupSetup) (*backup.Schedu
 		return nil, err
 	}
 	r := &backup.Runner{Config: s.cfg, Secrets: store, Log: b.d.log.With("subsystem", "backup"), RetryLock: 30 * time.Minute}
-	if b.d.opts.BackupClock != nil {
-		r.Now = b.d.opts.BackupClock.Now
-	}
+	r.Now = b.clock().Now
 	if s.cfg.Root == "/" {
 		// Control is for restores; a scheduled backup does not need it.
 		if ctl, err := backup.NewDockerControl(); err == nil {

@@ -86,7 +86,7 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	s := d.st
 	d.mu.Unlock()
-	now := time.Now()
+	now := d.clock.Now()
 	s.StaleSeconds = s.staleFor(now).Seconds()
 	s.Stale = s.staleFor(now) > d.opts.StaleAfter
 	s.Backup = d.backups.status()
