@@ -69,6 +69,7 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	st       Status
+	changed  chan struct{} // closed at each status update (tests wait on it)
 	failures int // consecutive failed syncs
 }
 

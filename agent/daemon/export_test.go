@@ -17,3 +17,6 @@ func JournalLogger(send func(msg string, priority int, vars map[string]string)) 
 			return nil
 		}})
 }
+
+// StatusChanged returns a channel closed at the daemon's next status update.
+func (d *Daemon) StatusChanged() <-chan struct{} { return d.statusChanged() }

@@ -79,6 +79,20 @@ func (d *Daemon) update(f func(*Status)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f(&d.st)
+	if d.changed != nil {
+		close(d.changed)
+	}
+	d.changed = make(chan struct{})
+}
+
+// statusChanged returns a channel closed at the next status update.
+func (d *Daemon) statusChanged() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
 }
 
 // Status returns a snapshot of the daemon's status.
