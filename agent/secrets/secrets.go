@@ -78,7 +78,8 @@ func Names(s string) []string {
 
 // Store holds resolved secret values for one host.
 type Store struct {
-	values map[string]string
+	values    map[string]string
+	conflicts []Conflict
 }
 
 // Load reads root/etc/homelab-agent/secrets.env (absent is fine) and the
