@@ -17,6 +17,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -63,7 +64,7 @@ func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply b
 	store := opts.Secrets
 	if store == nil {
 		var err error
-		if store, err = secrets.Load(root, os.Environ()); err != nil {
+		if store, err = vault.LoadHost(root, l.Dir, hostName, os.Environ()); err != nil {
 			return nil, err
 		}
 	}
@@ -100,6 +101,10 @@ func runOutput(ctx context.Context, h *lab.Host, out *role.Output, store *secret
 	// Secrets first: apply changes nothing when one is missing.
 	needed := neededSecrets(out, res)
 	p.rep.Secrets = SecretsReport{Needed: needed, Missing: store.Missing(needed)}
+	for _, c := range store.Conflicts() {
+		p.rep.Secrets.Conflicts = append(p.rep.Secrets.Conflicts, c.String())
+		p.opts.logger().Warn("secrets: "+c.String(), "host", h.Name)
+	}
 	if p.rep.Secrets.Missing == nil {
 		p.rep.Secrets.Missing = []string{}
 	}

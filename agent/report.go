@@ -56,6 +56,9 @@ type HookResult struct {
 type SecretsReport struct {
 	Needed  []string `json:"needed"`
 	Missing []string `json:"missing"`
+	// Conflicts names secrets set both in the local secrets.env and in the
+	// host's encrypted file with different values (the local one wins).
+	Conflicts []string `json:"conflicts,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -69,6 +72,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteText(w io.Writer, diffs bool) {
 	verb := map[string]string{"plan": "would change", "apply": "changed"}[r.Mode]
 	defer func() {
+		for _, c := range r.Secrets.Conflicts {
+			fmt.Fprintf(w, "  warning: %s\n", c)
+		}
 		if len(r.Skipped) > 0 {
 			fmt.Fprintf(w, "  note: not run: %s (under a folder --root, name them with --only)\n", strings.Join(r.Skipped, ", "))
 		}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
-	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -198,7 +198,7 @@ func (b *backups) run(ctx context.Context) {
 // carry the roles' quiesce steps and dumps (Docker Engine); under a
 // folder root there are no containers to quiesce.
 func (b *backups) scheduler(ctx context.Context, s *backupSetup) (*backup.Scheduler, error) {
-	store, err := secrets.Load(s.cfg.Root, os.Environ())
+	store, err := vault.LoadHost(s.cfg.Root, s.dir, s.cfg.Host, os.Environ())
 	if err != nil {
 		return nil, err
 	}

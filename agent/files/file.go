@@ -112,10 +112,15 @@ func (f *File) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*
 	if len(what) == 0 {
 		return nil, nil
 	}
-	ch := &resource.Change{ID: f.ID(), Subsystem: Subsystem, Action: "update", Summary: strings.Join(what, ", ")}
+	var diff string
 	if contentDiffers {
-		ch.Diff = env.Secrets.Redact(unified(f.Path, string(old), want, true))
+		var changed []string
+		diff, changed = f.contentDiff(env, old, want)
+		for _, n := range changed {
+			what = append(what, "secret "+n+" changed")
+		}
 	}
+	ch := &resource.Change{ID: f.ID(), Subsystem: Subsystem, Action: "update", Summary: strings.Join(what, ", "), Diff: diff}
 	if !apply {
 		return ch, nil
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
-	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 )
 
 // backupCmd holds what backup, snapshots and restore share.
@@ -44,7 +44,7 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 	if !cfg.Enabled() {
 		return nil, nil, fmt.Errorf("backup.repository is not set in homelab.yaml: the lab has no backups")
 	}
-	store, err := secrets.Load(cfg.Root, os.Environ())
+	store, err := vault.LoadHost(cfg.Root, l.Dir, b.host, os.Environ())
 	if err != nil {
 		return nil, nil, err
 	}
