@@ -15,14 +15,16 @@ import (
 )
 
 func newValidate() *cobra.Command {
-	var repo string
+	var repo, masterKey string
 	c := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the whole lab repo for every host; touch nothing",
 		Long: `validate parses homelab.yaml strictly and checks the lab as a whole, then
 builds every host's desired state. Every problem is printed as
 homelab.yaml:LINE:COL: message, and the exit status is 1 if there is any.
-On success it lists each host with the secrets it needs.`,
+On success it lists each host with the secrets it needs. When the lab repo
+has encrypted secrets (secrets/*.env.age) and the master key is given, a
+secret a host needs and its file lacks is an error naming file and host.`,
 		Example: `  homelab-agent validate --repo ./lab
   homelab-agent validate --repo /var/lib/homelab-agent/repo`,
 		Args: noArgs,
@@ -42,11 +44,15 @@ On success it lists each host with the secrets it needs.`,
 					fmt.Fprintf(out, "%-10s %-16s %-15s %d resources, secrets: %s\n", h.Name, h.Role, h.IP, len(d.Resources), orNone(need))
 				}
 			}
+			if err := validateSecrets(c, l, masterKey); err != nil {
+				return err
+			}
 			fmt.Fprintf(out, "%s: ok (%d hosts, %d apps)\n", lab.LabFile, len(l.Hosts), len(l.Apps))
 			return nil
 		},
 	}
 	c.Flags().StringVar(&repo, "repo", ".", "the lab repo folder")
+	c.Flags().StringVar(&masterKey, "master-key", "", "open secrets/*.env.age with this master key and check every host has what it needs (default $HOMELAB_MASTER_KEY_FILE)")
 	c.MarkFlagDirname("repo")
 	return c
 }

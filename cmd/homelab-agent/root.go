@@ -41,6 +41,7 @@ creates the VMs; and it restores a service's data from its backups.`,
 	root.AddCommand(newBootstrap())
 	root.AddCommand(newRun(), newStatus(), newInstall())
 	root.AddCommand(newBackup(), newSnapshots(), newRestore(), newBackupDump())
+	root.AddCommand(newSecrets())
 	return root
 }
 
