@@ -141,7 +141,11 @@ func runStep(ctx context.Context, c *Client, st *Step, o ApplyOptions, res *Resu
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return err
 			}
-			if err := renameio.WriteFile(path, a.Data, 0o644); err != nil {
+			mode := a.Mode
+			if mode == 0 {
+				mode = 0o644
+			}
+			if err := renameio.WriteFile(path, a.Data, mode); err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
 			}
 		case a.Reload:

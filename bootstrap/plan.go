@@ -28,6 +28,7 @@ type Action struct {
 	// WriteFile writes Data to WriteFile (a host path, under the root).
 	WriteFile string
 	Data      []byte
+	Mode      os.FileMode // 0: 0644
 	// Reload runs the network reload (ifreload -a).
 	Reload bool
 	// WaitAgent waits for the guest agent of VMID on Node.
@@ -252,10 +253,12 @@ func (p *Plan) snippets(live *Live, specs []*VMSpec, loc *Local) []*Step {
 			continue
 		}
 		if got, err := os.ReadFile(filepath.Join(loc.Root, rel)); err == nil && bytes.Equal(got, v.Snippet) {
-			continue
+			if fi, err := os.Stat(filepath.Join(loc.Root, rel)); err == nil && fi.Mode().Perm() == snippetMode(v) {
+				continue
+			}
 		}
 		out = append(out, &Step{Kind: "snippet", Host: v.Host, Summary: fmt.Sprintf("write %s (%s)", v.SnippetVolume(s), rel),
-			Actions: []Action{{WriteFile: rel, Data: v.Snippet}}})
+			Actions: []Action{{WriteFile: rel, Data: v.Snippet, Mode: snippetMode(v)}}})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"filippo.io/age"
 	"fmt"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -13,6 +14,9 @@ type Options struct {
 	Override Settings
 	// Client talks to the API; nil plans offline against an empty node.
 	Client *Client
+	// Master is the lab's master key: each guest gets its identity derived
+	// from it, and the admin file's repo credentials and webhook secret.
+	Master *age.X25519Identity
 	PlanOptions
 }
 
@@ -21,6 +25,9 @@ func PlanLab(ctx context.Context, l *lab.Lab, o Options) (*Plan, error) {
 	s := SettingsFor(l, o.Override)
 	specs, skipped, err := Specs(l, s)
 	if err != nil {
+		return nil, err
+	}
+	if err := withSecrets(l, specs, o.Master); err != nil {
 		return nil, err
 	}
 	var live *Live

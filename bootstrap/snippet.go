@@ -19,6 +19,10 @@ const (
 	AgentBinary       = "/usr/local/bin/homelab-agent"
 	FirstbootPath     = "/usr/local/lib/homelab-agent/firstboot.sh"
 	UnitPath          = "/etc/systemd/system/homelab-agent.service"
+	// IdentityPath is the guest's age identity (vault.IdentityFile).
+	IdentityPath   = "/etc/homelab-agent/age.key"
+	DeployKeyPath  = "/etc/homelab-agent/deploy_key"
+	KnownHostsPath = "/etc/homelab-agent/known_hosts"
 )
 
 // VendorInput is what a host's cloud-init vendor data is made of.
@@ -34,6 +38,9 @@ type VendorInput struct {
 	DataDevice string
 	// Interval is the agent's poll interval (default 60s).
 	Interval string
+	// Secrets, when set, are handed to the guest: its age identity and
+	// how its agent reaches the lab repo (see GuestSecrets).
+	Secrets *GuestSecrets
 }
 
 // VendorData renders a host's cloud-init vendor data: a #cloud-config that
@@ -53,17 +60,46 @@ func VendorData(in VendorInput) []byte {
 	if in.Branch == "" {
 		in.Branch = DefaultBranch
 	}
-	agentYAML, _ := yaml.Marshal(struct {
-		Repo     string `yaml:"repo"`
-		Branch   string `yaml:"branch"`
-		Host     string `yaml:"host"`
-		Interval string `yaml:"interval"`
-	}{in.Repo, in.Branch, in.Host, in.Interval})
+	type auth struct {
+		SSHKey     string `yaml:"ssh_key,omitempty"`
+		KnownHosts string `yaml:"known_hosts,omitempty"`
+		Token      string `yaml:"token,omitempty"`
+	}
+	cfg := struct {
+		Repo          string `yaml:"repo"`
+		Branch        string `yaml:"branch"`
+		Host          string `yaml:"host"`
+		Interval      string `yaml:"interval"`
+		Auth          *auth  `yaml:"auth,omitempty"`
+		WebhookSecret string `yaml:"webhook_secret,omitempty"`
+	}{Repo: in.Repo, Branch: in.Branch, Host: in.Host, Interval: in.Interval}
 	type file struct {
 		Path        string `yaml:"path"`
 		Permissions string `yaml:"permissions"`
 		Content     string `yaml:"content"`
 	}
+	var secretFiles []file
+	cfgMode := "0644"
+	if s := in.Secrets; s != nil {
+		cfgMode = "0600"
+		cfg.WebhookSecret = s.WebhookSecret
+		a := &auth{Token: s.Token}
+		if s.Identity != "" {
+			secretFiles = append(secretFiles, file{IdentityPath, "0600", s.Identity})
+		}
+		if s.DeployKey != "" {
+			a.SSHKey = DeployKeyPath
+			secretFiles = append(secretFiles, file{DeployKeyPath, "0600", strings.TrimRight(s.DeployKey, "\n") + "\n"})
+		}
+		if s.KnownHosts != "" {
+			a.KnownHosts = KnownHostsPath
+			secretFiles = append(secretFiles, file{KnownHostsPath, "0644", strings.TrimRight(s.KnownHosts, "\n") + "\n"})
+		}
+		if *a != (auth{}) {
+			cfg.Auth = a
+		}
+	}
+	agentYAML, _ := yaml.Marshal(cfg)
 	doc := struct {
 		PackageUpdate bool       `yaml:"package_update"`
 		Packages      []string   `yaml:"packages"`
@@ -72,11 +108,11 @@ func VendorData(in VendorInput) []byte {
 	}{
 		PackageUpdate: true,
 		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates"},
-		WriteFiles: []file{
-			{AgentConfigPath, "0644", string(agentYAML)},
-			{UnitPath, "0644", unit},
-			{FirstbootPath, "0755", FirstbootScript(in)},
-		},
+		WriteFiles: append(append([]file{
+			{AgentConfigPath, cfgMode, string(agentYAML)}}, secretFiles...),
+			file{UnitPath, "0644", unit},
+			file{FirstbootPath, "0755", FirstbootScript(in)},
+		),
 		RunCmd: [][]string{
 			{"systemctl", "enable", "--now", "qemu-guest-agent"},
 			{FirstbootPath},

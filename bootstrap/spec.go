@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,6 +35,9 @@ type VMSpec struct {
 	// the image storage's snippets folder.
 	Snippet     []byte
 	SnippetName string
+	// Secret marks a snippet that holds the guest's identity: written 0600.
+	Secret bool
+	vendor VendorInput
 }
 
 // SnippetVolume is the snippet's volume ID.
@@ -61,7 +65,8 @@ func Specs(l *lab.Lab, s Settings) (specs []*VMSpec, skipped []string, err error
 		if _, err := gib(v.Data); err != nil {
 			return nil, nil, fmt.Errorf("host %s: data_disk: %w", h.Name, err)
 		}
-		v.Snippet = VendorData(VendorInput{Host: h.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: agentSum})
+		v.vendor = VendorInput{Host: h.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: agentSum}
+		v.Snippet = VendorData(v.vendor)
 		specs = append(specs, v)
 	}
 	return specs, skipped, nil
@@ -194,4 +199,13 @@ func (v *VMSpec) settings(s Settings) map[string]string {
 		p["sshkeys"] = EncodeSSHKeys(s.SSHKeys)
 	}
 	return p
+}
+
+// snippetMode is 0600 for a snippet that holds secrets (only root on the
+// node reads it: Proxmox builds the cloud-init drive as root), else 0644.
+func snippetMode(v *VMSpec) os.FileMode {
+	if v.Secret {
+		return 0o600
+	}
+	return 0o644
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/bootstrap"
 )
 
@@ -22,6 +23,7 @@ type bootstrapFlags struct {
 	api, tokenFile, fingerprint, caFile string
 	agentURL, agentSHA256               string
 	imageURL, imageChecksum, labURL     string
+	masterKey                           string
 	parallel                            int
 	verbose                             bool
 }
@@ -44,7 +46,12 @@ The API token comes from $PVE_API_TOKEN or --token-file (USER@REALM!ID=SECRET);
 the node's certificate is pinned with --fingerprint (sha256) or --ca-file. On
 a Proxmox node the defaults are https://127.0.0.1:8006 and the cluster CA
 /etc/pve/pve-root-ca.pem. --dry-run prints the plan, --dry-run --json the API
-requests; --offline plans against an empty node without any API.`,
+requests; --offline plans against an empty node without any API.
+
+With the master key (--master-key or $HOMELAB_MASTER_KEY_FILE) every guest
+gets its age identity, derived from the key, in its vendor snippet (mode
+0600 on the node), with the lab repo's token or deploy key and the webhook
+secret from secrets/admin.env.age; a lab with encrypted secrets needs it.`,
 		Example: `  PVE_API_TOKEN=root@pam!homelab=... homelab-agent bootstrap --repo ./lab
   homelab-agent bootstrap --repo https://git.example/lab.git --dry-run
   homelab-agent bootstrap --repo ./lab --offline --dry-run --json | jq length
@@ -72,6 +79,7 @@ requests; --offline plans against an empty node without any API.`,
 	fl.StringVar(&f.imageChecksum, "image-checksum", "", "cloud image checksum, sha256:HEX or sha512:HEX")
 	fl.StringVar(&f.labURL, "lab-url", "", "the lab repo URL the agents pull (default: bootstrap.repo, else --repo's URL or its origin remote)")
 	fl.IntVar(&f.parallel, "parallel", 8, "how many VMs to build at once")
+	fl.StringVar(&f.masterKey, "master-key", "", "the lab's master key (age identity file): guests get identities derived from it (default $"+vault.MasterKeyEnv+")")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log retries and each finished step")
 	c.MarkFlagsMutuallyExclusive("fingerprint", "ca-file")
 	c.MarkFlagDirname("root")
@@ -110,6 +118,11 @@ func runBootstrap(c *cobra.Command, f *bootstrapFlags) error {
 	}
 	if f.node == "" && (l.Bootstrap == nil || l.Bootstrap.Node == "") && local != nil {
 		o.Override.Node = local.Node
+	}
+	if f.masterKey != "" || os.Getenv(vault.MasterKeyEnv) != "" {
+		if o.Master, err = readMaster(f.masterKey); err != nil {
+			return err
+		}
 	}
 	log := logger(c.ErrOrStderr(), f.verbose)
 	if !f.offline {

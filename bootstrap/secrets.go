@@ -1,0 +1,66 @@
+package bootstrap
+
+import (
+	"fmt"
+
+	"filippo.io/age"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
+)
+
+// Names in the lab repo's admin file (secrets/admin.env.age, opened with
+// the master key only) that bootstrap hands to every guest with its
+// identity.
+const (
+	SecretRepoToken  = "LAB_REPO_TOKEN"  // HTTPS token for a private lab repo (agent.yaml auth.token)
+	SecretDeployKey  = "LAB_DEPLOY_KEY"  // SSH deploy key for a private lab repo (auth.ssh_key)
+	SecretKnownHosts = "LAB_KNOWN_HOSTS" // the repo server's SSH host keys (auth.known_hosts)
+	SecretWebhook    = "WEBHOOK_SECRET"  // agent.yaml webhook_secret
+)
+
+// GuestSecrets is what a guest gets at creation in its vendor data (a
+// snippet of mode 0600 on the node): its age identity, derived from the
+// master key, and its agent's credentials for the lab repo.
+type GuestSecrets struct {
+	Identity                                    string // an age identity file's text
+	Token, DeployKey, KnownHosts, WebhookSecret string
+}
+
+// withSecrets derives each VM's identity from master and reads the admin
+// file, and re-renders the snippets with them. Without a master key a lab
+// that keeps encrypted secrets cannot be bootstrapped: its guests could
+// not read them.
+func withSecrets(l *lab.Lab, specs []*VMSpec, master *age.X25519Identity) error {
+	if master == nil {
+		files, err := (&vault.Repo{Dir: l.Dir}).Files()
+		if err != nil {
+			return err
+		}
+		if len(files) > 0 {
+			return fmt.Errorf("the lab keeps encrypted secrets (%s/): give the master key (--master-key or $%s) so that every guest gets its identity", vault.Dir, vault.MasterKeyEnv)
+		}
+		return nil
+	}
+	admin, err := (&vault.Repo{Dir: l.Dir, Master: master}).Read(vault.Admin)
+	if err != nil {
+		return err
+	}
+	for _, v := range specs {
+		id, err := vault.DeriveHost(master, v.Host)
+		if err != nil {
+			return err
+		}
+		in := v.vendor
+		in.Secrets = &GuestSecrets{
+			Identity:      string(vault.IdentityText(v.Host, id)),
+			Token:         admin[SecretRepoToken].Value,
+			DeployKey:     admin[SecretDeployKey].Value,
+			KnownHosts:    admin[SecretKnownHosts].Value,
+			WebhookSecret: admin[SecretWebhook].Value,
+		}
+		v.Snippet = VendorData(in)
+		v.Secret = true
+	}
+	return nil
+}
