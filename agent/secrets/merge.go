@@ -44,3 +44,16 @@ func (s *Store) Conflicts() []Conflict {
 	}
 	return s.conflicts
 }
+
+// With returns a copy of the store in which name has value (a rotation
+// opens a credential with its old value). Conflicts are not copied.
+func (s *Store) With(name, value string) *Store {
+	c := &Store{values: map[string]string{}}
+	if s != nil {
+		for k, v := range s.values {
+			c.values[k] = v
+		}
+	}
+	c.values[name] = value
+	return c
+}
