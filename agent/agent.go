@@ -170,6 +170,10 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 		out.Memory = map[string]string{}
 	}
 	out.Memory[ProjectsMemory] = strings.Join(names, ",")
+	if cfgErr == nil && cfg.Enabled() && len(jobs) > 0 {
+		// The repository password is a credential the agent owns.
+		out.Resources = append(out.Resources, backup.PasswordRotation(cfg))
+	}
 	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {

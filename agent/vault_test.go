@@ -126,3 +126,33 @@ func grepRoot(t *testing.T, root, s string) bool {
 	})
 	return found
 }
+
+// TestPlanShowsRotation: a changed owned credential is planned as
+// "secret NAME changed (rotate: ...)", without either value.
+func TestPlanShowsRotation(t *testing.T) {
+	l := loadSample(t)
+	root := t.TempDir()
+	p := filepath.Join(root, "var/lib/homelab-agent/credentials/RESTIC_PASSWORD")
+	os.MkdirAll(filepath.Dir(p), 0o700)
+	os.WriteFile(p, []byte("old-restic-LeakCanary"), 0o600)
+	opts := testOptions(root)
+	opts.Only = []string{"backup"}
+	vals := map[string]string{"RESTIC_PASSWORD": "new-restic-LeakCanary", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+	for k, v := range demoSecrets {
+		vals[k] = v
+	}
+	opts.Secrets = secrets.FromMap(vals)
+	rep, err := Plan(context.Background(), l, "cloud", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, js bytes.Buffer
+	rep.WriteText(&text, true)
+	rep.WriteJSON(&js)
+	if !strings.Contains(text.String(), "~ rotate:RESTIC_PASSWORD: secret RESTIC_PASSWORD changed (rotate: restic key)") {
+		t.Fatalf("plan:\n%s", text.String())
+	}
+	if strings.Contains(text.String()+js.String(), "LeakCanary") {
+		t.Fatalf("a value in the plan:\n%s", text.String())
+	}
+}

@@ -43,9 +43,6 @@ func (c *Credential) ID() string { return "rotate:" + c.Secret }
 // Subsystem implements resource.Resource.
 func (c *Credential) Subsystem() string { return c.Sub }
 
-// SecretNames implements resource.SecretUser.
-func (c *Credential) SecretNames() []string { return []string{c.Secret} }
-
 // DependsOn implements resource.Depender.
 func (c *Credential) DependsOn() []string { return c.After }
 
@@ -59,9 +56,11 @@ func (c *Credential) file(env *resource.Env) string { return env.Path(path.Join(
 // value is remembered, on failure the old one stays remembered and the
 // error says the old value still works.
 func (c *Credential) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
+	// Not a resource.SecretUser: the resources that use the credential
+	// say they need it; without a value there is nothing to rotate.
 	want, ok := env.Secrets.Lookup(c.Secret)
 	if !ok {
-		return nil, nil // the pass reports missing secrets
+		return nil, nil
 	}
 	old, err := os.ReadFile(c.file(env))
 	if errors.Is(err, os.ErrNotExist) {
