@@ -59,8 +59,13 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 		"HTTP_PORT":        strconv.Itoa(port),
 	}
 	p := roles.Containers(in, Project, "roles/immich/compose.yaml", composeFile, vars)
+	res := []resource.Resource{p}
+	if in.Host.Compose == "" {
+		// The database user's password is a credential the role owns.
+		res = []resource.Resource{roles.PostgresPassword(p, Database, vars["DB_USERNAME"], "IMMICH_DB_PASSWORD"), p}
+	}
 	return &role.Output{
-		Resources: []resource.Resource{p},
+		Resources: res,
 		Stateful:  []backup.Service{{Name: Project, Dump: dump{}}},
 	}, nil
 }

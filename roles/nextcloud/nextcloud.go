@@ -18,10 +18,14 @@ import (
 //go:embed compose.yaml
 var composeFile []byte
 
-// Project is the role's compose project name; App is the service occ runs in.
+// Project is the role's compose project name; App is the service occ
+// runs in; Database the PostgreSQL service, whose user's password is
+// SecretDBPassword.
 const (
-	Project = "nextcloud"
-	App     = "app"
+	Project          = "nextcloud"
+	App              = "app"
+	Database         = "db"
+	SecretDBPassword = "NEXTCLOUD_DB_PASSWORD"
 )
 
 // Role is the nextcloud role.
@@ -59,8 +63,13 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 		"TRUSTED_PROXIES": strings.Join(proxies, " "),
 	}
 	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
+	res := []resource.Resource{p}
+	if in.Host.Compose == "" {
+		// The database user's password is a credential the role owns.
+		res = []resource.Resource{roles.PostgresPassword(p, Database, "nextcloud", SecretDBPassword), p}
+	}
 	return &role.Output{
-		Resources: []resource.Resource{p},
+		Resources: res,
 		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
 	}, nil
 }

@@ -157,3 +157,15 @@ func Service(t testing.TB, l *lab.Lab, host string) backup.Service {
 	}
 	return hb.Services[0]
 }
+
+// PassSecrets is Pass with the given secrets, returning the pass's error
+// (a failed rotation, for instance) instead of failing the test.
+func PassSecrets(t testing.TB, l *lab.Lab, host, root string, apply bool, values map[string]string) (*agent.Report, error) {
+	t.Helper()
+	dockertest.Client(t)
+	opts := agent.Options{Root: root, Only: []string{docker.Subsystem}, Secrets: secrets.FromMap(values)}
+	if apply {
+		return agent.Apply(context.Background(), l, host, opts)
+	}
+	return agent.Plan(context.Background(), l, host, opts)
+}
