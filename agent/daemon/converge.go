@@ -15,6 +15,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -277,12 +278,16 @@ func firstLine(s string) string {
 }
 
 // hostStamp fingerprints what the host supplies to a pass beyond the
-// commit: secrets.env's size and time, and the names (never the values) of
+// commit: secrets.env's and the age identity's size and time, and the names (never the values) of
 // HOMELAB_SECRET_* variables.
 func hostStamp(root string) string {
 	h := sha256.New()
-	if fi, err := os.Stat(filepath.Join(root, secrets.File)); err == nil {
-		fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
+	// The identity counts too: a host whose identity arrives after a pass
+	// failed for want of it applies the same commit again.
+	for _, f := range []string{secrets.File, vault.IdentityFile} {
+		if fi, err := os.Stat(filepath.Join(root, f)); err == nil {
+			fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
+		}
 	}
 	var names []string
 	for _, kv := range os.Environ() {
