@@ -65,7 +65,7 @@ func TestApplyReadsEncryptedSecrets(t *testing.T) {
 	if !grepRoot(t, root, localValue) {
 		t.Fatal("the local secrets.env did not win")
 	}
-	want := "secret TAILSCALE_AUTHKEY differs between /etc/homelab-agent/secrets.env and secrets/vpn.env.age; the local value wins"
+	want := "secret TAILSCALE_AUTHKEY differs between /etc/homelab-agent/secrets.env and secrets/vpn.env.age (host vpn); the local value wins"
 	if len(rep.Secrets.Conflicts) != 1 || rep.Secrets.Conflicts[0] != want {
 		t.Fatalf("conflicts = %q", rep.Secrets.Conflicts)
 	}

@@ -45,7 +45,7 @@ func LoadHost(root, repoDir, host string, environ []string) (*secrets.Store, err
 	if err != nil {
 		return nil, &Error{File: rel, Host: host, Err: err}
 	}
-	store.AddLower(v.Map(), rel)
+	store.AddLower(v.Map(), rel+" (host "+host+")")
 	return store, nil
 }
 

@@ -220,7 +220,7 @@ func TestLoadHostLocalWins(t *testing.T) {
 		t.Fatalf("OTHER = %q, want the repo's", v)
 	}
 	c := s.Conflicts()
-	if len(c) != 1 || c[0].Name != "DB_PASSWORD" || c[0].Source != "secrets/cloud.env.age" {
+	if len(c) != 1 || c[0].Name != "DB_PASSWORD" || c[0].Source != "secrets/cloud.env.age (host cloud)" {
 		t.Fatalf("conflicts = %v", c)
 	}
 	msg := c[0].String()
