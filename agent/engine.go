@@ -241,6 +241,11 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			results[r.ID()] = state.ResourceResult{Status: "ok"}
 			continue
 		}
+		if ch.Action == resource.ActionHeld {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: "held"})
+			results[r.ID()] = state.ResourceResult{Status: "held", Summary: ch.Summary}
+			continue
+		}
 		changed[r.ID()] = true
 		p.rep.Changed = true
 		status := "planned"
@@ -262,7 +267,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 		return r.CheckApply(ctx, p.env, p.apply)
 	}
 	ch, err := r.CheckApply(ctx, p.env, false)
-	if err != nil || ch == nil {
+	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
 		return ch, err
 	}
 	if p.st.AddPending(hooks...) {
