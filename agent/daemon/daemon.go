@@ -70,7 +70,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	st       Status
 	changed  chan struct{} // closed at each status update (tests wait on it)
-	failures int // consecutive failed syncs
+	failures int           // consecutive failed syncs
 }
 
 // New checks the configuration; it touches neither disk nor network.
