@@ -72,6 +72,16 @@ func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
 	if n.VPNCIDR.IsValid() && n.VPNCIDR.Overlaps(n.CIDR.Prefix) {
 		errs.At(n.VPNCIDRPos, "vpn_cidr %s overlaps network.cidr %s", n.VPNCIDR, n.CIDR)
 	}
+	if lan := n.LANCIDR; lan.IsValid() {
+		switch {
+		case !lan.Addr().Is4():
+			errs.At(n.LANCIDRPos, "network.lan_cidr must be an IPv4 network, got %s", lan)
+		case lan.Overlaps(n.CIDR.Prefix):
+			errs.At(n.LANCIDRPos, "lan_cidr %s overlaps network.cidr %s", lan, n.CIDR)
+		case n.VPNCIDR.IsValid() && lan.Overlaps(n.VPNCIDR.Prefix):
+			errs.At(n.LANCIDRPos, "lan_cidr %s overlaps vpn_cidr %s", lan, n.VPNCIDR)
+		}
+	}
 }
 
 func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {

@@ -44,6 +44,10 @@ type Network struct {
 	GatewayPos Pos    `yaml:"-"`
 	VPNCIDR    Prefix `yaml:"vpn_cidr"`
 	VPNCIDRPos Pos    `yaml:"-"`
+	// LANCIDR is the home LAN routed to the lab through the node: its
+	// clients may reach the services people use (the proxy's 80/443, DNS).
+	LANCIDR    Prefix `yaml:"lan_cidr"`
+	LANCIDRPos Pos    `yaml:"-"`
 }
 
 // Backup is the lab-wide restic policy; hosts may override the schedule.
