@@ -14,6 +14,8 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -172,6 +174,13 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	out.Memory[ProjectsMemory] = strings.Join(names, ",")
 	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
+	// Every compose project's containers must run and pass their own
+	// healthchecks, after the role's own probes.
+	for _, r := range out.Resources {
+		if p, ok := r.(*docker.Project); ok {
+			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
+		}
+	}
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})

@@ -7,6 +7,7 @@ package immich
 import (
 	_ "embed"
 	"strconv"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -61,6 +62,7 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	p := roles.Containers(in, Project, "roles/immich/compose.yaml", composeFile, vars)
 	return &role.Output{
 		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/api/server/ping", 120*time.Second),
 		Stateful:  []backup.Service{{Name: Project, Dump: dump{}}},
 	}, nil
 }

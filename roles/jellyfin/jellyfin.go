@@ -8,6 +8,7 @@ import (
 	"context"
 	_ "embed"
 	"strconv"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
@@ -77,6 +78,7 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	p := roles.Containers(in, Project, "roles/jellyfin/compose.yaml", composeFile, vars, overlays...)
 	return &role.Output{
 		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/health", 90*time.Second),
 		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
 	}, nil
 }

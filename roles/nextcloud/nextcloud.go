@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -61,6 +62,7 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
 	return &role.Output{
 		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/status.php", 120*time.Second),
 		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
 	}, nil
 }

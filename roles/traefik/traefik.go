@@ -8,9 +8,11 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -91,6 +93,7 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	p.Requires = []string{sf.ID(), df.ID()}
 	return &role.Output{
 		Resources: []resource.Resource{sf, df, p},
+		Health:    routesHealth(in.Lab),
 		// The ACME account and certificates survive a rebuild.
 		Stateful: []backup.Service{{Name: Project}},
 	}, nil
@@ -109,4 +112,19 @@ func (r Role) Validate(l *lab.Lab, errs *lab.Errors) {
 		errs.At(hs[0].RolePos, "the traefik role needs proxy.acme_email for Let's Encrypt")
 	}
 	roles.CheckContainers(l, r, Project, errs)
+}
+
+// routesHealth probes every routed service through the proxy: HTTPS on
+// this host's port 443 with the service's name, the served certificate
+// naming it, and an answer from the app behind (any status below 500).
+func routesHealth(l *lab.Lab) health.Spec {
+	spec := health.Spec{Deadline: 120 * time.Second}
+	for _, s := range role.Services(l) {
+		name := s.Subdomain + "." + l.Domain
+		spec.Probes = append(spec.Probes, health.HTTP{
+			Name: "traefik route " + name, URL: "https://" + name + "/",
+			Connect: "127.0.0.1:443", ServerName: name, Below: 500,
+		})
+	}
+	return spec
 }
