@@ -128,7 +128,12 @@ type VM struct {
 	DataDisk    string `yaml:"data_disk"`
 	DataDiskPos Pos    `yaml:"-"`
 	Storage     string `yaml:"storage"`
-	Pos         Pos    `yaml:"-"`
+	StoragePos  Pos    `yaml:"-"`
+	// HostPCI is a host PCI device Proxmox passes into the VM (hostpci0):
+	// a PCI ID such as 0000:00:02.0, or mapping=NAME, with options.
+	HostPCI    string `yaml:"hostpci"`
+	HostPCIPos Pos    `yaml:"-"`
+	Pos        Pos    `yaml:"-"`
 }
 
 // Bootstrap is the lab-wide Proxmox settings of `homelab-agent bootstrap`;
