@@ -157,6 +157,10 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 		d.markBad(head, kind, err.Error())
 		return false
 	}
+	if ok, why := d.gate(ctx, head, st.LastGoodCommit); !ok {
+		d.markBad(head, "unhealthy", why)
+		return false
+	}
 	if st.BadCommit != "" {
 		if s, err := state.Load(d.cfg.Root); err == nil {
 			s.BadCommit, s.BadReason, s.BadHostStamp = "", "", ""
@@ -217,6 +221,7 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 		}
 	})
 	d.refreshFromState()
+	d.last = lastPass{commit: commit, lab: l, changed: rep != nil && rep.Changed}
 	if rep != nil && rep.Changed && err == nil {
 		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes))
 	}

@@ -21,6 +21,8 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/health"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
 // Options are the daemon's settings beyond agent.yaml.
@@ -53,6 +55,13 @@ type Options struct {
 	// BackupJobs, when set, adjusts the scheduler's jobs before each run
 	// (tests add quiesce steps under a folder root).
 	BackupJobs func([]backup.Job) []backup.Job
+	// Health returns the host's probes for a lab; nil uses the roles'
+	// declarations on the real host and no probes under a folder root.
+	Health func(l *lab.Lab, host string) (health.Spec, error)
+	// HealthEvery is how often probes are retried while a change waits
+	// to be healthy (5 s); HealthInterval how often they run between
+	// changes (1 minute).
+	HealthEvery, HealthInterval time.Duration
 }
 
 // Daemon is one running agent.
@@ -66,6 +75,9 @@ type Daemon struct {
 	trigger chan struct{}
 	metrics *metrics
 	backups *backups
+
+	// last is the last pass the loop ran (the loop's goroutine only).
+	last lastPass
 
 	mu       sync.Mutex
 	st       Status
@@ -102,6 +114,12 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = 2 * time.Minute
+	}
+	if opts.HealthEvery == 0 {
+		opts.HealthEvery = 5 * time.Second
+	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = time.Minute
 	}
 	keys, err := gitsync.ParseKeys(cfg.TrustedKeys)
 	if err != nil {
@@ -162,6 +180,8 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()
+	healthTimer := d.clock.NewTimer(d.opts.HealthInterval)
+	defer healthTimer.Stop()
 	for first := true; ; first = false {
 		wait := d.Converge(ctx)
 		if ctx.Err() != nil {
@@ -176,11 +196,20 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 		d.update(func(s *Status) { s.NextSync = d.clock.Now().Add(wait) })
 		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-		case <-d.trigger:
-			timer.Stop()
-		case <-timer.C():
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				break waiting
+			case <-d.trigger:
+				timer.Stop()
+				break waiting
+			case <-timer.C():
+				break waiting
+			case <-healthTimer.C():
+				d.checkHealth(ctx)
+				healthTimer.Reset(d.opts.HealthInterval)
+			}
 		}
 		if ctx.Err() != nil {
 			break

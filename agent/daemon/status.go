@@ -55,6 +55,9 @@ type Status struct {
 	// each service's last runs, prune and check; absent when the host has
 	// no backups.
 	Backup *BackupStatus `json:"backup,omitempty"`
+	// Health is the last health check: after a change (the gate that
+	// rolls a commit back) or on the timer.
+	Health *HealthStatus `json:"health,omitempty"`
 	// Ready is set after the first pass.
 	Ready   bool      `json:"ready"`
 	Started time.Time `json:"started"`
