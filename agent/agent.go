@@ -65,6 +65,8 @@ type Options struct {
 	Now func() time.Time
 	// Commit is the lab repo commit being applied, for state and reports.
 	Commit string
+	// Trigger says why the pass runs (the report's Trigger).
+	Trigger string
 }
 
 func (o *Options) root() string {

@@ -107,7 +107,10 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail("not re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
 		return
 	}
-	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil {
+	d.rollback = "return to the last good commit " + short(st.LastGoodCommit) + " (head " + short(head) + " refused)"
+	_, err = d.apply(ctx, st.LastGoodCommit)
+	d.rollback = ""
+	if err != nil {
 		if ctx.Err() == nil {
 			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
 		}
@@ -198,9 +201,14 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	if err != nil {
 		return "invalid", err
 	}
+	prev := ""
+	if st, err := state.Load(d.cfg.Root); err == nil {
+		prev = st.AppliedCommit
+	}
+	trigger := d.because(prev, commit)
 	start := d.clock.Now()
 	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
-		Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
+		Hooks: d.opts.Hooks, Log: d.log, Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()
@@ -222,8 +230,11 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	})
 	d.refreshFromState()
 	d.last = lastPass{commit: commit, lab: l, changed: rep != nil && rep.Changed}
+	if rep != nil && rep.Changed && prev == commit && d.rollback == "" {
+		d.recordDrift(rep)
+	}
 	if rep != nil && rep.Changed && err == nil {
-		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes))
+		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes), "because", trigger)
 	}
 	if err != nil {
 		return "apply_failed", err

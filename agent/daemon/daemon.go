@@ -76,8 +76,10 @@ type Daemon struct {
 	metrics *metrics
 	backups *backups
 
-	// last is the last pass the loop ran (the loop's goroutine only).
-	last lastPass
+	// last is the last pass the loop ran, rollback the reason of a return
+	// to the last good commit in progress (the loop's goroutine only).
+	last     lastPass
+	rollback string
 
 	mu       sync.Mutex
 	st       Status

@@ -19,6 +19,7 @@ type metrics struct {
 	lastSyncOK   prometheus.Gauge
 	commit       *prometheus.GaugeVec
 	rollbacks    prometheus.Counter
+	drift        *prometheus.CounterVec
 	healthy      prometheus.Gauge
 }
 
@@ -38,6 +39,8 @@ func newMetrics() *metrics {
 			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push, unhealthy)."}, []string{"reason"}),
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "health_rollbacks_total",
 			Help: "Commits rolled back because the host's health probes failed after the change."}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "drift_repaired_total",
+			Help: "Resources found changed outside git (the commit unchanged) and put back, by resource."}, []string{"resource"}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "healthy",
 			Help: "1 when the last health check passed, 0 when a probe failed (absent before the first)."}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhooks_total",
@@ -50,7 +53,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(d *Daemon) {
-	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit, m.rollbacks, m.healthy,
+	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit, m.rollbacks, m.drift, m.healthy,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
 			Help: "Seconds since the last sync that reached the server (since start when none did)."},
 			func() float64 { s := d.Status(); return s.staleFor(d.clock.Now()).Seconds() }),
