@@ -89,6 +89,21 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		st.BadCommit, st.BadReason = head, why
 		refused = true
 	}
+	if !refused && head != st.LastGoodCommit {
+		if l := d.headLab(head); l != nil {
+			wait, refuse := d.waveGate(ctx, head, l)
+			switch {
+			case refuse != "":
+				d.markBad(head, "wave", refuse)
+				st.BadCommit, st.BadReason = head, refuse
+				refused = true
+			case wait != "":
+				d.log.Info("holding the head for its wave", "commit", short(head), "why", wait)
+				d.hold(ctx, st, wait)
+				return
+			}
+		}
+	}
 	if !refused {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
 			return
@@ -119,6 +134,21 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 	d.update(func(s *Status) {
 		s.LastError = "head " + short(head) + " is refused; on last good commit " + short(st.LastGoodCommit) + ": " + st.BadReason
 	})
+}
+
+// hold keeps the host on its last good commit while head waits for its
+// wave, and says so.
+func (d *Daemon) hold(ctx context.Context, st *state.State, why string) {
+	if st.LastGoodCommit != "" {
+		d.rollback = "keep the last good commit " + short(st.LastGoodCommit) + " (" + why + ")"
+		_, err := d.apply(ctx, st.LastGoodCommit)
+		d.rollback = ""
+		if err != nil && ctx.Err() == nil {
+			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+			return
+		}
+	}
+	d.update(func(s *Status) { s.LastError, s.Waiting = why, why })
 }
 
 // descends checks that head does not rewrite the history applied so far.
@@ -226,6 +256,9 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 		}
 		if err == nil {
 			s.LastError = ""
+			if d.rollback == "" {
+				s.Waiting = ""
+			}
 		}
 	})
 	d.refreshFromState()

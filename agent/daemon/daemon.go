@@ -62,6 +62,12 @@ type Options struct {
 	// to be healthy (5 s); HealthInterval how often they run between
 	// changes (1 minute).
 	HealthEvery, HealthInterval time.Duration
+	// PeerAddr is where another host's agent answers (its lab IP and this
+	// agent's port when nil; tests point it at loopback).
+	PeerAddr func(h *lab.Host) string
+	// PeerTimeout is how long a lower-wave host may be unreachable before
+	// the status says the next wave is blocked (10 minutes).
+	PeerTimeout time.Duration
 }
 
 // Daemon is one running agent.
@@ -78,8 +84,10 @@ type Daemon struct {
 
 	// last is the last pass the loop ran, rollback the reason of a return
 	// to the last good commit in progress (the loop's goroutine only).
-	last     lastPass
-	rollback string
+	last        lastPass
+	rollback    string
+	unreachable map[string]time.Time // lower-wave hosts not answering, since when
+	fleetSrv    *http.Server         // the fleet endpoint on the lab IP (waves)
 
 	mu       sync.Mutex
 	st       Status
@@ -122,6 +130,9 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.HealthInterval == 0 {
 		opts.HealthInterval = time.Minute
+	}
+	if opts.PeerTimeout == 0 {
+		opts.PeerTimeout = 10 * time.Minute
 	}
 	keys, err := gitsync.ParseKeys(cfg.TrustedKeys)
 	if err != nil {
@@ -190,6 +201,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			break
 		}
 		d.backups.refresh()
+		d.serveFleet()
 		if first {
 			d.update(func(s *Status) { s.Ready = true })
 			d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
@@ -216,6 +228,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if d.fleetSrv != nil {
+		d.fleetSrv.Close()
 	}
 	d.opts.Notify("STOPPING=1\nSTATUS=stopping")
 	<-backupsDone // a running backup is cancelled; its quiesce undo step runs

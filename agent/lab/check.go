@@ -106,6 +106,9 @@ func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
 			errs.At(h.RolePos, "unknown role %q (known roles: %s)", h.Role, strings.Join(opts.Roles, ", "))
 		}
 		checkHostIP(l, h, ips, errs)
+		if h.WavePos != (Pos{}) && (h.Wave < 0 || h.Wave > 99) {
+			errs.At(h.WavePos, "wave must be between 0 and 99, got %d", h.Wave)
+		}
 		if vm := h.VM; vm != nil {
 			if vm.VMIDPos != (Pos{}) {
 				if vm.VMID < 100 || vm.VMID > 999999999 {
