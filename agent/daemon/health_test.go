@@ -42,23 +42,7 @@ func TestUnhealthyCommitIsRolledBack(t *testing.T) {
 	h.d = h.newDaemon(daemon.Options{Clock: clk, Health: func(*agentlab.Lab, string) (health.Spec, error) {
 		return health.Spec{Probes: []health.Probe{probe}, Deadline: 90 * time.Second}, nil
 	}})
-	// converge runs a pass to its end, moving the fake clock whenever the
-	// pass waits on it.
-	converge := func() daemon.Status {
-		t.Helper()
-		done := make(chan struct{})
-		go func() { h.d.Converge(context.Background()); close(done) }()
-		for {
-			select {
-			case <-done:
-				return h.d.Status()
-			default:
-			}
-			if clk.WaitForWaiters(1, 20*time.Millisecond) {
-				clk.Step()
-			}
-		}
-	}
+	converge := func() daemon.Status { return convergeStepping(h.d, clk) }
 	c0 := h.repo.Git("rev-parse", "HEAD")
 	if s := converge(); s.AppliedCommit != c0 || s.Health == nil || !s.Health.OK {
 		t.Fatalf("first commit: %+v", s)
@@ -103,5 +87,22 @@ func TestUnhealthyCommitIsRolledBack(t *testing.T) {
 	h.d.CheckHealth(context.Background())
 	if s := h.d.Status(); s.Health.OK || s.AppliedCommit != c2 || s.LastGoodCommit != c2 || !strings.Contains(s.Health.Failure, "status 503") {
 		t.Fatalf("a failure without a change: %+v", s.Health)
+	}
+}
+
+// convergeStepping runs a pass to its end, moving the fake clock whenever
+// the pass waits on it (health probes' retries), and returns the status.
+func convergeStepping(d *daemon.Daemon, clk *clock.Fake) daemon.Status {
+	done := make(chan struct{})
+	go func() { d.Converge(context.Background()); close(done) }()
+	for {
+		select {
+		case <-done:
+			return d.Status()
+		default:
+		}
+		if clk.WaitForWaiters(1, 20*time.Millisecond) {
+			clk.Step()
+		}
 	}
 }

@@ -57,20 +57,7 @@ func TestCanaryWaves(t *testing.T) {
 	}})
 	srv := httptest.NewServer(h.d.Handler())
 	t.Cleanup(srv.Close)
-	dns1 := func() daemon.Status {
-		done := make(chan struct{})
-		go func() { h.d.Converge(context.Background()); close(done) }()
-		for {
-			select {
-			case <-done:
-				return h.d.Status()
-			default:
-			}
-			if clk.WaitForWaiters(1, 20*time.Millisecond) {
-				clk.Step()
-			}
-		}
-	}
+	dns1 := func() daemon.Status { return convergeStepping(h.d, clk) }
 
 	// proxy (wave 1) asks dns1 at the test server's address.
 	pcfg := *h.cfg
