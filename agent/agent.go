@@ -14,6 +14,8 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -63,6 +65,8 @@ type Options struct {
 	Now func() time.Time
 	// Commit is the lab repo commit being applied, for state and reports.
 	Commit string
+	// Trigger says why the pass runs (the report's Trigger).
+	Trigger string
 }
 
 func (o *Options) root() string {
@@ -176,6 +180,13 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	}
 	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
+	// Every compose project's containers must run and pass their own
+	// healthchecks, after the role's own probes.
+	for _, r := range out.Resources {
+		if p, ok := r.(*docker.Project); ok {
+			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
+		}
+	}
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})
@@ -184,3 +195,13 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 
 // SecretsOf lists the secrets a desired state needs, sorted.
 func SecretsOf(out *role.Output) []string { return neededSecrets(out, out.Resources) }
+
+// HealthOf returns the host's health probes as the lab declares them
+// (the role's, one per compose project) and the role's deadline.
+func HealthOf(l *lab.Lab, host string) (health.Spec, error) {
+	_, out, err := Desired(l, host, nil, clock.Real.Now())
+	if err != nil {
+		return health.Spec{}, err
+	}
+	return out.Health, nil
+}

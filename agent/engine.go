@@ -86,7 +86,7 @@ func runOutput(ctx context.Context, h *lab.Host, out *role.Output, store *secret
 	p := &pass{
 		opts: opts, apply: apply, st: st,
 		env: &resource.Env{Root: root, Secrets: store, ManageOwner: opts.manageOwner(), Log: opts.logger()},
-		rep: &Report{Version: ReportVersion, Host: h.Name, Role: h.Role, Mode: mode, Commit: opts.Commit,
+		rep: &Report{Version: ReportVersion, Host: h.Name, Role: h.Role, Mode: mode, Commit: opts.Commit, Trigger: opts.Trigger,
 			Changes: []ChangeResult{}, Hooks: []HookResult{}, Errors: []string{}},
 	}
 	res := append(p.selected(out), p.orphans(out)...)
@@ -246,6 +246,11 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			results[r.ID()] = state.ResourceResult{Status: "ok"}
 			continue
 		}
+		if ch.Action == resource.ActionHeld {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: "held"})
+			results[r.ID()] = state.ResourceResult{Status: "held", Summary: ch.Summary}
+			continue
+		}
 		changed[r.ID()] = true
 		p.rep.Changed = true
 		status := "planned"
@@ -267,7 +272,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 		return r.CheckApply(ctx, p.env, p.apply)
 	}
 	ch, err := r.CheckApply(ctx, p.env, false)
-	if err != nil || ch == nil {
+	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
 		return ch, err
 	}
 	if p.st.AddPending(hooks...) {

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -486,5 +488,41 @@ func TestMemoryOfSkippedSubsystemKept(t *testing.T) {
 	got, _ := state.Load(root)
 	if got.Memory["containers.projects"] != "old" || got.Memory["dns.serial.x"] != "2" {
 		t.Fatalf("memory = %v", got.Memory)
+	}
+}
+
+// TestHeldProjectIsLeftAlone: a pass leaves the containers of a held
+// service as they are (no engine call), says so, counts no change and runs
+// no hook for it.
+func TestHeldProjectIsLeftAlone(t *testing.T) {
+	root := t.TempDir()
+	h, err := hold.Take(root, "jellyfin", "restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	marker := filepath.Join(root, "hook-ran")
+	out := &role.Output{
+		Resources: []resource.Resource{&docker.Project{Source: docker.Source{Name: "jellyfin",
+			Files: []docker.File{{Name: "compose.yaml", Content: []byte("services: {app: {image: x}}\n")}}}}},
+		Hooks: []*resource.Hook{{Name: "after", Watch: []string{"containers:jellyfin"}, Commands: [][]string{{"touch", marker}}}},
+	}
+	st, _ := state.Load(root)
+	opts := testOptions(root)
+	opts.Only, opts.Hooks = []string{"containers"}, HooksRun
+	rep, err := runOutput(context.Background(), &lab.Host{Name: "media", Role: "jellyfin"}, out, opts.Secrets, st, opts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed || len(rep.Changes) != 1 || rep.Changes[0].Status != "held" || !strings.Contains(rep.Changes[0].Summary, "held by restore by pid") {
+		t.Fatalf("report %+v", rep)
+	}
+	var b bytes.Buffer
+	rep.WriteText(&b, false)
+	if !strings.Contains(b.String(), "no changes\n  = containers:jellyfin: held by restore") {
+		t.Errorf("text:\n%s", b.String())
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a hook ran for a held project")
 	}
 }

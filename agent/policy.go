@@ -43,6 +43,9 @@ func Sources(l *lab.Lab, a role.Audience) []netip.Prefix {
 				out = append(out, p)
 			}
 		}
+		if lan := l.Network.LANCIDR; lan.IsValid() {
+			out = append(out, lan.Prefix)
+		}
 	case role.Proxy:
 		for _, h := range role.HostsPlaying(l, role.ReverseProxy) {
 			out = append(out, hostPrefix(h.IP))
@@ -62,8 +65,12 @@ func FirewallHost(in role.Input) firewall.Host {
 	l, h := in.Lab, in.Host
 	var fh firewall.Host
 	add := func(p role.Port) {
+		who := p.From.String()
+		if p.From == role.Clients && l.Network.LANCIDR.IsValid() {
+			who = "the lab, VPN and LAN"
+		}
 		f := firewall.Flow{Proto: p.Proto, Port: p.Port, Anywhere: p.From == role.Anyone, From: Sources(l, p.From),
-			Comment: fmt.Sprintf("%s from %s", p.Service, p.From)}
+			Comment: fmt.Sprintf("%s from %s", p.Service, who)}
 		if f.Proto == "" {
 			f.Proto = "tcp"
 		}
@@ -71,6 +78,11 @@ func FirewallHost(in role.Input) firewall.Host {
 	}
 	add(role.Port{Port: SSHPort, Proto: "tcp", From: role.Admin, Service: "ssh"})
 	add(role.Port{Port: AgentStatusPort, Proto: "tcp", From: role.Admin, Service: "agent status"})
+	if l.UsesWaves() {
+		// Canary waves: agents read each other's /fleet/status (HMAC-signed).
+		fh.Flows = append(fh.Flows, firewall.Flow{Proto: "tcp", Port: AgentStatusPort,
+			From: []netip.Prefix{l.Network.CIDR.Prefix}, Comment: "agent fleet status from the lab (waves)"})
+	}
 	r, _ := role.Lookup(h.Role)
 	if fw, ok := r.(role.Firewaller); ok {
 		for _, p := range fw.Ports(in) {

@@ -21,6 +21,10 @@ type Report struct {
 	// Mode is "plan" or "apply".
 	Mode   string `json:"mode"`
 	Commit string `json:"commit,omitempty"`
+	// Trigger says why the pass ran, for every change it made: the new
+	// commit and the files it changed, or drift (the host changed outside
+	// git while the commit stayed). Set by the daemon.
+	Trigger string `json:"trigger,omitempty"`
 	// Changed says whether anything differs (plan) or was changed (apply).
 	Changed bool           `json:"changed"`
 	Changes []ChangeResult `json:"changes"`
@@ -81,17 +85,25 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 	}()
 	if !r.Changed && len(r.Errors) == 0 {
 		fmt.Fprintf(w, "%s (%s): no changes\n", r.Host, r.Role)
+		for _, c := range r.Changes {
+			if c.Status == "held" {
+				fmt.Fprintf(w, "  = %s: %s\n", c.ID, c.Summary)
+			}
+		}
 		return
 	}
 	n := 0
 	for _, c := range r.Changes {
-		if c.Status != "failed" && c.Status != "skipped" {
+		if c.Status != "failed" && c.Status != "skipped" && c.Status != "held" {
 			n++
 		}
 	}
 	fmt.Fprintf(w, "%s (%s): %s %d resource(s)\n", r.Host, r.Role, verb, n)
+	if r.Trigger != "" {
+		fmt.Fprintf(w, "  because: %s\n", r.Trigger)
+	}
 	for _, c := range r.Changes {
-		mark := map[string]string{"create": "+", "update": "~", "delete": "-"}[c.Action]
+		mark := map[string]string{"create": "+", "update": "~", "delete": "-", resource.ActionHeld: "="}[c.Action]
 		fmt.Fprintf(w, "  %s %s: %s", mark, c.ID, c.Summary)
 		if c.Status == "failed" || c.Status == "skipped" {
 			fmt.Fprintf(w, " [%s: %s]", c.Status, c.Error)

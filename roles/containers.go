@@ -2,9 +2,12 @@ package roles
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 )
@@ -54,4 +57,19 @@ func CheckContainers(l *lab.Lab, r role.Role, project string, errs *lab.Errors) 
 			}
 		}
 	}
+}
+
+// AppHealth is the health spec of a role's web app: a GET of path on the
+// port the host publishes it on, from the host itself, named after the
+// role ("jellyfin /health"). deadline is how long the app may take to
+// answer after a change (a cold start of Immich or Nextcloud is slow).
+func AppHealth(in role.Input, path string, deadline time.Duration) health.Spec {
+	_, port := role.PublicHost(in)
+	if port == 0 {
+		return health.Spec{}
+	}
+	return health.Spec{Deadline: deadline, Probes: []health.Probe{health.HTTP{
+		Name: in.Host.Role + " " + path,
+		URL:  fmt.Sprintf("http://127.0.0.1:%d%s", port, path),
+	}}}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
@@ -124,6 +125,13 @@ func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	if o.Confirm != nil && !o.Confirm(plan) {
 		return res, ErrCancelled
 	}
+	// A pass of the daemon must not start the service while its data is
+	// being swapped.
+	h, err := hold.Take(r.Config.Root, svc, "restore")
+	if err != nil {
+		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
+	}
+	defer h.Release()
 	if r.Control != nil {
 		if err := r.Control.Stop(ctx, svc); err != nil {
 			return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: "stopping the service: " + repo.redact(err.Error())}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -222,6 +223,15 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	defer repo.Close()
 	defer func() { res.ResticTime = repo.ResticTime }()
 
+	if j.Quiesce != nil {
+		// While the service is quiesced (Jellyfin stopped), a pass of the
+		// daemon must not start it again.
+		h, herr := hold.Take(r.Config.Root, j.Service, "backup quiesce")
+		if herr != nil {
+			return res, &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: herr.Error()}
+		}
+		defer h.Release()
+	}
 	err = j.Quiesce.Around(ctx, func(ctx context.Context) error {
 		var serr error
 		res, serr = r.snapshot(ctx, repo, j, op, dataRoot, rels, start)

@@ -7,7 +7,8 @@ type Audience int
 
 // Audiences, from the lab model (DESIGN.md, "Network facts").
 const (
-	// Clients are the lab network and the VPN.
+	// Clients are the devices people use: the lab network, the VPN and,
+	// when homelab.yaml sets network.lan_cidr, the home LAN.
 	Clients Audience = iota
 	// Proxy is the reverse proxy host(s): app ports are reached through it only.
 	Proxy

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
@@ -40,6 +41,11 @@ type Output struct {
 	// (/srv/data/<name>/) is backed up and self-restored, with their
 	// quiesce and dump steps. The backup subsystem reads only this.
 	Stateful []backup.Service
+	// Health is how to tell the host's services work: probes with timeouts
+	// and the role's deadline after a change (agent/health). The engine
+	// adds a probe per compose project (its containers run and pass their
+	// own healthchecks).
+	Health health.Spec
 }
 
 // Add appends another output's parts.
@@ -51,6 +57,7 @@ func (o *Output) Add(p *Output) {
 	o.Hooks = append(o.Hooks, p.Hooks...)
 	o.Secrets = append(o.Secrets, p.Secrets...)
 	o.Stateful = append(o.Stateful, p.Stateful...)
+	o.Health.Add(p.Health)
 	for k, v := range p.Memory {
 		if o.Memory == nil {
 			o.Memory = map[string]string{}

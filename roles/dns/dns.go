@@ -5,10 +5,12 @@ package dns
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -74,6 +76,7 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	conf := &files.File{Path: ConfPath, Content: renderConf(l, up, zones), Mode: 0o640, Owner: "root", Group: "bind"}
 	out.Resources = append([]resource.Resource{conf}, out.Resources...)
 	watch = append([]string{conf.ID()}, watch...)
+	out.Health = zoneHealth(l, in.Host)
 	out.Hooks = []*resource.Hook{{
 		Name:  "reload-named",
 		Watch: watch,
@@ -132,4 +135,20 @@ func nextSerial(mem string, body []byte, now time.Time) (uint32, string) {
 	fmt.Sscanf(now.Format("20060102"), "%d", &day)
 	serial := max(prev+1, day*100)
 	return serial, fmt.Sprintf("%d %s", serial, hash)
+}
+
+// zoneHealth asks this host's named, on its lab address, for every host's
+// and every published service's name.
+func zoneHealth(l *lab.Lab, h *lab.Host) health.Spec {
+	server := net.JoinHostPort(h.IP.String(), "53")
+	spec := health.Spec{Deadline: 30 * time.Second}
+	for _, x := range l.Hosts {
+		spec.Probes = append(spec.Probes, health.DNS{Server: server, Name: x.Name + "." + l.Domain, Want: x.IP.Addr})
+	}
+	if proxies := role.HostsPlaying(l, role.ReverseProxy); len(proxies) > 0 {
+		for _, s := range role.Services(l) {
+			spec.Probes = append(spec.Probes, health.DNS{Server: server, Name: s.Subdomain + "." + l.Domain, Want: proxies[0].IP.Addr})
+		}
+	}
+	return spec
 }

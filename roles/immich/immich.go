@@ -7,6 +7,7 @@ package immich
 import (
 	_ "embed"
 	"strconv"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -66,6 +67,7 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	}
 	return &role.Output{
 		Resources: res,
+		Health:    roles.AppHealth(in, "/api/server/ping", 120*time.Second),
 		Stateful:  []backup.Service{{Name: Project, Dump: dump{}}},
 	}, nil
 }

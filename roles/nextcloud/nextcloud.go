@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -70,9 +71,10 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	}
 	return &role.Output{
 		Resources: res,
+		Health:    roles.AppHealth(in, "/status.php", 120*time.Second),
 		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
 	}, nil
 }
 
-// Validate implements roles.Validator.
+// Validate implements role.Validator.
 func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }

@@ -38,6 +38,28 @@ var Secrets = map[string]string{
 	"TAILSCALE_AUTHKEY":        "tskey-test-444",
 }
 
+// LabWithProxy is Lab with the proxy host written as proxy (e.g. with
+// host keys of its own).
+func LabWithProxy(t testing.TB, proxy string) *lab.Lab {
+	t.Helper()
+	l, err := TryLabWithProxy(t, proxy)
+	if err != nil {
+		t.Fatalf("loading lab: %v", err)
+	}
+	return l
+}
+
+// TryLabWithProxy is LabWithProxy returning the load error.
+func TryLabWithProxy(t testing.TB, proxy string) (*lab.Lab, error) {
+	t.Helper()
+	dir := t.TempDir()
+	y := strings.Replace(Header, "  proxy: {ip: 192.168.100.3, role: traefik}", "  proxy: "+proxy, 1)
+	if err := os.WriteFile(filepath.Join(dir, "homelab.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return agent.LoadLab(dir)
+}
+
 // Lab writes homelab.yaml (Header + hosts) and files into a new repo and loads it.
 func Lab(t testing.TB, hosts string, files map[string]string) *lab.Lab {
 	t.Helper()
