@@ -6,19 +6,21 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/fleet"
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 )
 
 // fleetKey reads the lab's shared fleet key from the host's secrets.
 func (d *Daemon) fleetKey() ([]byte, error) {
-	store, err := secrets.Load(d.cfg.Root, os.Environ())
+	store, err := vault.LoadHost(d.cfg.Root, filepath.Join(d.cfg.Root, gitsync.Dir), d.cfg.Host, os.Environ())
 	if err != nil {
 		return nil, err
 	}

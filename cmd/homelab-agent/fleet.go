@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/fleet"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 )
 
 // fleetStatus is `status --fleet`: every host of the lab, asked directly.
@@ -27,7 +28,7 @@ func fleetStatus(c *cobra.Command, cfg *daemon.Config, repo string, overrides []
 	if err != nil {
 		return labOrUsage(c, err)
 	}
-	store, err := secrets.Load(cfg.Root, os.Environ())
+	store, err := vault.LoadHost(cfg.Root, l.Dir, cfg.Host, os.Environ())
 	if err != nil {
 		return err
 	}
