@@ -271,13 +271,15 @@ elsewhere and are set with secrets set.`,
 
 func newSecretsRekey(f *secretsFlags) *cobra.Command {
 	var newMaster string
+	var prune bool
 	c := &cobra.Command{
 		Use:   "rekey",
 		Short: "Re-encrypt every file to exactly the hosts that need each secret",
 		Long: `rekey re-encrypts every file after hosts were added or removed or the
 secrets they need changed: a host that needs a secret another file holds
-gets a copy, values a host no longer needs are dropped, the file of a host
-that left the lab is removed. --new-master-key moves everything to a new
+gets a copy, values a host does not need are kept (--prune drops them;
+keys the agent reads itself, like FLEET_KEY, are not in validate's list),
+the file of a host that left the lab is removed. --new-master-key moves everything to a new
 master key; every host identity changes with it, so hosts need their new
 identity (bootstrap --replace, or secrets identity).`,
 		Args: noArgs,
@@ -292,7 +294,7 @@ identity (bootstrap --replace, or secrets identity).`,
 					return fmt.Errorf("reading the new master key: %w", err)
 				}
 			}
-			rep, err := r.Rekey(needs, nm)
+			rep, err := r.Rekey(needs, nm, prune)
 			if err != nil {
 				return err
 			}
@@ -303,6 +305,9 @@ identity (bootstrap --replace, or secrets identity).`,
 			}
 			for _, s := range rep.Dropped {
 				fmt.Fprintf(out, "dropped %s\n", s)
+			}
+			for _, s := range rep.Kept {
+				fmt.Fprintf(out, "kept %s (not needed; --prune drops it)\n", s)
 			}
 			for _, h := range rep.Removed {
 				fmt.Fprintf(out, "removed %s (host %s is not in the lab)\n", vault.FileOf(h), h)
@@ -317,6 +322,7 @@ identity (bootstrap --replace, or secrets identity).`,
 		},
 	}
 	c.Flags().StringVar(&newMaster, "new-master-key", "", "re-encrypt to this master key (an age identity file)")
+	c.Flags().BoolVar(&prune, "prune", false, "drop values a host does not need")
 	return c
 }
 

@@ -68,19 +68,21 @@ func (r *Repo) List(needs map[string][]string) ([]Listing, error) {
 type RekeyReport struct {
 	Written []string  // files written (hosts, Admin)
 	Copied  []string  // "NAME → host": a value copied from another host's file
-	Dropped []string  // "NAME from host": a value the host no longer needs
+	Dropped []string  // "NAME from host": a value the host does not need, removed (prune)
+	Kept    []string  // "NAME on host": a value the host does not need, kept
 	Removed []string  // files of hosts no longer in the lab
 	Missing []Missing // still missing after the rekey
 }
 
 // Rekey re-encrypts every file to the current recipients (newMaster, when
 // not nil, replaces the master key: every host identity changes with it)
-// and gives each host exactly the secrets it needs: a needed value the
-// host's file lacks is copied from another file when all files agree on
-// it; a value the host does not need is dropped; the file of a host no
-// longer in the lab is removed. All files are encrypted before any is
-// written.
-func (r *Repo) Rekey(needs map[string][]string, newMaster *age.X25519Identity) (*RekeyReport, error) {
+// and gives each host the secrets it needs: a needed value the host's
+// file lacks is copied from another file when all files agree on it; a
+// value the host does not need (by validate's reckoning: a key read by the
+// agent itself, such as FLEET_KEY, is not in it) is kept, or dropped with
+// prune; the file of a host no longer in the lab is removed. All files are
+// encrypted before any is written.
+func (r *Repo) Rekey(needs map[string][]string, newMaster *age.X25519Identity, prune bool) (*RekeyReport, error) {
 	files, err := r.Files()
 	if err != nil {
 		return nil, err
@@ -118,8 +120,14 @@ func (r *Repo) Rekey(needs map[string][]string, newMaster *age.X25519Identity) (
 			rep.Copied = append(rep.Copied, n+" → "+h)
 		}
 		for _, n := range old[h].Names() {
-			if _, ok := nv[n]; !ok {
+			if _, ok := nv[n]; ok {
+				continue
+			}
+			if prune {
 				rep.Dropped = append(rep.Dropped, n+" from "+h)
+			} else {
+				nv[n] = old[h][n]
+				rep.Kept = append(rep.Kept, n+" on "+h)
 			}
 		}
 		next[h] = nv

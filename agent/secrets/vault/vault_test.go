@@ -369,12 +369,20 @@ func TestRekey(t *testing.T) {
 	// photos joins and needs RESTIC; cloud no longer needs OLD; retired left.
 	needs := map[string][]string{"cloud": {"RESTIC"}, "photos": {"RESTIC", "NEW"}}
 	newMaster, _ := age.GenerateX25519Identity()
-	rep, err := r.Rekey(needs, newMaster)
+	// Without prune a value no host needs (a key the agent reads itself) stays.
+	kept, err := r.Rekey(needs, nil, false)
+	if err != nil || !slices.Equal(kept.Kept, []string{"OLD on cloud"}) || len(kept.Dropped) != 0 ||
+		!slices.Equal(kept.Copied, []string{"RESTIC → photos"}) || !slices.Equal(kept.Removed, []string{"retired"}) {
+		t.Fatalf("rekey without prune: %+v %v", kept, err)
+	}
+	if v, _ := r.Read("cloud"); v["OLD"].Value != "x" {
+		t.Fatal("rekey without prune dropped a value")
+	}
+	rep, err := r.Rekey(needs, newMaster, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rep.Copied, []string{"RESTIC → photos"}) || !slices.Equal(rep.Dropped, []string{"OLD from cloud"}) ||
-		!slices.Equal(rep.Removed, []string{"retired"}) || len(rep.Missing) != 1 || rep.Missing[0].Name != "NEW" {
+	if !slices.Equal(rep.Dropped, []string{"OLD from cloud"}) || len(rep.Missing) != 1 || rep.Missing[0].Name != "NEW" {
 		t.Fatalf("report %+v", rep)
 	}
 	if _, err := os.Stat(filepath.Join(r.Dir, FileOf("retired"))); !os.IsNotExist(err) {
@@ -402,7 +410,7 @@ func TestRekey(t *testing.T) {
 	r2 := newRepo(t)
 	r2.Set("RESTIC", "one", []string{"cloud"})
 	r2.Set("RESTIC", "two", []string{"media"})
-	_, err = r2.Rekey(map[string][]string{"cloud": {"RESTIC"}, "media": {"RESTIC"}, "photos": {"RESTIC"}}, nil)
+	_, err = r2.Rekey(map[string][]string{"cloud": {"RESTIC"}, "media": {"RESTIC"}, "photos": {"RESTIC"}}, nil, false)
 	if err == nil || !strings.Contains(err.Error(), "secrets/cloud.env.age and secrets/media.env.age") || strings.Contains(err.Error(), "two") {
 		t.Fatalf("conflicting values: %v", err)
 	}
