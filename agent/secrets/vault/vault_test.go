@@ -21,7 +21,7 @@ import (
 // known answers.
 const masterText = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
 
-func master(t *testing.T) *age.X25519Identity {
+func master(t testing.TB) *age.X25519Identity {
 	t.Helper()
 	id, err := age.ParseX25519Identity(masterText)
 	if err != nil {
