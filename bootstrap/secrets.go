@@ -47,6 +47,9 @@ func withSecrets(l *lab.Lab, specs []*VMSpec, master *age.X25519Identity) error 
 		return err
 	}
 	for _, v := range specs {
+		if v.Host == vault.Admin {
+			return fmt.Errorf("host %s: the name is taken by %s (the master key's own file); rename the host", v.Host, vault.FileOf(vault.Admin))
+		}
 		id, err := vault.DeriveHost(master, v.Host)
 		if err != nil {
 			return err

@@ -37,6 +37,9 @@ func (f *secretsFlags) open(c *cobra.Command) (*lab.Lab, *vault.Repo, map[string
 	if err != nil {
 		return nil, nil, nil, labOrUsage(c, err)
 	}
+	if l.Hosts.Get(vault.Admin) != nil {
+		return nil, nil, nil, fmt.Errorf("a host is named %q: its file would be %s, which only the master key opens; rename the host", vault.Admin, vault.FileOf(vault.Admin))
+	}
 	m, err := readMaster(f.masterKey)
 	if err != nil {
 		return nil, nil, nil, err
