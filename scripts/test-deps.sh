@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh installs what the test suite needs and is idempotent:
 # BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, iptables,
-# openssh, git and gnupg, util-linux and e2fsprogs, systemd-analyze, age, the Docker
+# openssh, git and gnupg, util-linux and e2fsprogs, systemd-analyze, the Docker
 # Engine, debootstrap (the e2e drill's guest image), and
 # restic through `go install`. Run as root to install Debian packages;
 # without root it only reports what is missing.
@@ -30,12 +30,12 @@ have ssh-keygen || need_pkgs+=(openssh-client)
 # The daemon's tests: git http-backend and git-shell, and gpg for signed commits.
 have git || need_pkgs+=(git)
 have gpg || need_pkgs+=(gnupg)
+# The secrets tests open the encrypted files with the plain age CLI (no lock-in).
+have age && have age-keygen || need_pkgs+=(age)
 have systemd-analyze || need_pkgs+=(systemd)  # `systemd-analyze verify` of the unit
 # bootstrap's first-boot script is tested on a disk image: blkid, mkfs.ext4, debugfs.
 have blkid || [ -x /usr/sbin/blkid ] || need_pkgs+=(util-linux)
 have debugfs || [ -x /usr/sbin/debugfs ] || need_pkgs+=(e2fsprogs)
-# The secrets tests open the encrypted files with the plain age CLI (no lock-in).
-have age && have age-keygen || need_pkgs+=(age)
 # The e2e drill builds its guest image (Debian trixie) with debootstrap.
 have debootstrap || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
 # The container tests need a Docker Engine (any version with API 1.41+).

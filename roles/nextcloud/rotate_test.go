@@ -13,6 +13,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
 	"github.com/homelab-agent/homelab-agent/agent/rotate"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 	"github.com/homelab-agent/homelab-agent/roles/nextcloud"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
@@ -34,6 +35,9 @@ func TestDBPasswordRotation(t *testing.T) {
 	}
 	ctx := context.Background()
 	cli := dockertest.Client(t)
+	if err := docker.Exec(ctx, cli, nextcloud.Project, nextcloud.Database, "", []string{"psql", "--version"}, nil); err != nil {
+		testreq.Missing(t, "the database image is a stand-in, not PostgreSQL: this test needs the real PostgreSQL test image (branch realdb's agent/docker/dockertest/databases.go): %v", err)
+	}
 	login := func(pw string) error {
 		// Over TCP to the container's own network address, so that the
 		// password is checked (the socket and 127.0.0.1 are trusted, as in
