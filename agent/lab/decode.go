@@ -17,6 +17,8 @@ type decoder struct {
 	errs *Errors
 	// settings are the role-owned keys (Options.Settings).
 	settings []Setting
+	// key is the mapping key whose value is being decoded, for messages.
+	key string
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -69,9 +71,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 			d.errorf(n, "expected a list, got %s", describe(n))
 			return
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(c, s.Index(i))
+		key := d.key
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		for _, c := range n.Content {
+			if v.Type().Elem().Kind() == reflect.Pointer && isNull(resolve(c)) {
+				// A list of mappings holds no nil items: the checks and the
+				// roles dereference every one.
+				d.errorf(c, "%s: empty list item: expected a mapping", key)
+				continue
+			}
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(c, ev)
+			s = reflect.Append(s, ev)
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -176,6 +187,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			continue
 		}
 		seen[k.Value] = true
+		d.key = k.Value
 		d.decode(val, v.Field(idx))
 		if pf := v.FieldByName(t.Field(idx).Name + "Pos"); pf.IsValid() && pf.Type() == reflect.TypeOf(Pos{}) {
 			pf.Set(reflect.ValueOf(Pos{Line: val.Line, Col: val.Column}))
@@ -221,6 +233,14 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value) {
 // (addresses, prefixes); a non-empty result is the error message.
 type nodeUnmarshaler interface {
 	unmarshalNode(n *yaml.Node) string
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
