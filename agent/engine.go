@@ -264,9 +264,9 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 
 func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []string) (*resource.Change, error) {
 	if !p.apply || len(hooks) == 0 || !p.opts.runHooks() {
-		return r.CheckApply(ctx, p.env, p.apply)
+		return checkApply(ctx, r, p.env, p.apply)
 	}
-	ch, err := r.CheckApply(ctx, p.env, false)
+	ch, err := checkApply(ctx, r, p.env, false)
 	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
 		return ch, err
 	}
@@ -275,7 +275,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 			return ch, fmt.Errorf("recording owed hooks before the change: %w", err)
 		}
 	}
-	return r.CheckApply(ctx, p.env, true)
+	return checkApply(ctx, r, p.env, true)
 }
 
 // recordResults keeps per-resource results in state; a result that only
