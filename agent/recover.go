@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
@@ -17,7 +18,8 @@ type PanicError struct {
 func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
 
 // checkApply runs r.CheckApply; a panic in it fails that resource (the
-// caller names it) instead of the whole pass. The stack is logged.
+// caller names it) instead of the whole pass. The stack is logged. Each
+// resource started is a heartbeat of the pass.
 func checkApply(ctx context.Context, r resource.Resource, env *resource.Env, apply bool) (ch *resource.Change, err error) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -27,5 +29,6 @@ func checkApply(ctx context.Context, r resource.Resource, env *resource.Env, app
 			ch, err = nil, pe
 		}
 	}()
+	heartbeat.Beat(ctx)
 	return r.CheckApply(ctx, env, apply)
 }

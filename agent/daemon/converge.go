@@ -14,6 +14,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
@@ -206,8 +207,8 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 	return true
 }
 
-// verify checks a commit's signature when trusted_keys is set.
-func (d *Daemon) verify(commit string) error {
+// verifyCommit checks a commit's signature when trusted_keys is set.
+func (d *Daemon) verifyCommit(commit string) error {
 	if d.keys.Empty() {
 		return nil
 	}
@@ -219,15 +220,15 @@ func (d *Daemon) verify(commit string) error {
 	return err
 }
 
-// apply checks out a commit, loads the lab and applies the host. kind
-// says what failed: "invalid" (the lab did not load), "apply_failed",
+// applyCommit checks out a commit, loads the lab and applies the host.
+// kind says what failed: "invalid" (the lab did not load), "apply_failed",
 // or "transient" (not the commit's fault: checkout, lock).
-func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err error) {
+func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, err error) {
 	dir, err := d.syncer.Checkout(commit)
 	if err != nil {
 		return "transient", err
 	}
-	l, err := agent.LoadLab(dir)
+	l, err := loadLab(dir)
 	if err != nil {
 		return "invalid", err
 	}
@@ -238,7 +239,7 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	trigger := d.because(prev, commit)
 	start := d.clock.Now()
 	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
-		Hooks: d.opts.Hooks, Log: d.log, Commit: commit, Trigger: trigger})
+		Hooks: d.opts.Hooks, Log: heartbeat.Logger(ctx, d.log), Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()

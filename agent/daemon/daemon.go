@@ -49,6 +49,10 @@ type Options struct {
 	// Clock is the daemon's time: its poll timer, status and metrics, and
 	// the passes it runs (nil is the wall clock; tests drive a fake).
 	Clock clock.Clock
+	// StuckAfter is how long a pass may go without a heartbeat (a resource
+	// started, a log line, restic's progress) before the systemd watchdog
+	// stops being fed, so that systemd restarts a hung agent (default 30m).
+	StuckAfter time.Duration
 	// BackupClock is the backup scheduler's clock when it must differ
 	// from Clock (nil: Clock).
 	BackupClock backup.Clock
@@ -93,6 +97,7 @@ type Daemon struct {
 	st       Status
 	changed  chan struct{} // closed at each status update (tests wait on it)
 	failures int           // consecutive failed syncs
+	prog     progress
 }
 
 // New checks the configuration; it touches neither disk nor network.
@@ -121,6 +126,9 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = 3*time.Duration(cfg.Interval) + 30*time.Second
+	}
+	if opts.StuckAfter == 0 {
+		opts.StuckAfter = 30 * time.Minute
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = 2 * time.Minute
@@ -196,11 +204,10 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	healthTimer := d.clock.NewTimer(d.opts.HealthInterval)
 	defer healthTimer.Stop()
 	for first := true; ; first = false {
-		wait := d.Converge(ctx)
+		wait := d.pass(ctx)
 		if ctx.Err() != nil {
 			break
 		}
-		d.backups.refresh()
 		d.serveFleet()
 		if first {
 			d.update(func(s *Status) { s.Ready = true })
