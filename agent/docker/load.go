@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -110,7 +111,7 @@ func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 	}
 	if src.Dir != "" {
 		path := filepath.Join(src.Dir, ".env")
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := bounded.ReadFile(path, relName(src, ".env"), bounded.RepoFile); err == nil {
 			vals, err := dotenv.ParseWithLookup(bytes.NewReader([]byte(hideSecrets(string(data)))), func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
@@ -160,7 +161,7 @@ func serviceEnv(src *Source, s types.ServiceConfig, env types.Mapping, root func
 			name = relName(src, clean)
 			path = filepath.Join(src.Dir, clean)
 		}
-		data, err := os.ReadFile(path)
+		data, err := bounded.ReadFile(path, name, bounded.RepoFile)
 		if errors.Is(err, os.ErrNotExist) && !bool(ef.Required) {
 			continue
 		}

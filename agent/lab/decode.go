@@ -19,6 +19,8 @@ type decoder struct {
 	settings []Setting
 	// key is the mapping key whose value is being decoded, for messages.
 	key string
+	// aliases bounds what aliases expand to (MaxAliasNodes).
+	aliases aliasBudget
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -28,6 +30,9 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 // decode fills v (a pointer) from n.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.AliasNode {
+		if !d.aliases.take(n, d) {
+			return
+		}
 		n = n.Alias
 	}
 	if n.Kind == yaml.DocumentNode {
