@@ -52,6 +52,9 @@ func CheckContainers(l *lab.Lab, r role.Role, project string, errs *lab.Errors) 
 				errs.At(a.NamePos, "app %q on host %s has the name of the host's %s role; rename the app", a.Name, h.Name, r.Name())
 				continue
 			}
+			if a.ComposeData == nil {
+				continue // no compose file read: the lab's checks said why
+			}
 			if err := docker.AppProject(l.Dir, a).Validate(ctx); err != nil {
 				errs.At(a.ComposePos, "%v", err)
 			}

@@ -79,11 +79,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 		key := d.key
 		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 		for _, c := range n.Content {
-			if v.Type().Elem().Kind() == reflect.Pointer && isNull(resolve(c)) {
-				// A list of mappings holds no nil items: the checks and the
-				// roles dereference every one.
-				d.errorf(c, "%s: empty list item: expected a mapping", key)
-				continue
+			if et := v.Type().Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
+				// A list of mappings holds only mappings: the checks and the
+				// roles dereference every item and read its position.
+				if r := resolve(c); isNull(r) {
+					d.errorf(c, "%s: empty list item: expected a mapping", key)
+					continue
+				} else if r.Kind != yaml.MappingNode {
+					d.errorf(c, "%s: expected a mapping, got %s", key, describe(r))
+					continue
+				}
 			}
 			ev := reflect.New(v.Type().Elem()).Elem()
 			d.decode(c, ev)
