@@ -225,6 +225,10 @@ func (d *Daemon) verifyCommit(commit string) error {
 // or "transient" (not the commit's fault: checkout, lock).
 func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, err error) {
 	dir, err := d.syncer.Checkout(commit)
+	var ce *gitsync.ContentError
+	if errors.As(err, &ce) {
+		return "invalid", err // over the content limits: the commit's fault
+	}
 	if err != nil {
 		return "transient", err
 	}

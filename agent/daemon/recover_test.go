@@ -19,6 +19,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	labpkg "github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
@@ -218,5 +219,31 @@ func listenNotify(t *testing.T) func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
+	}
+}
+
+// TestOversizedFileRefused: a commit with a file over the blob limit is
+// refused as invalid, naming the file; the host stays on the last good
+// commit and the refusal is not retried on the next poll.
+func TestOversizedFileRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	c0 := h.repo.Git("rev-parse", "HEAD")
+	h.converge()
+	h.repo.Edit("homelab.yaml", "domain: home.example", "domain: lab.example")
+	h.repo.Write("media/disk.img", strings.Repeat("\x00", gitsync.DefaultMaxBlob+1))
+	c1 := h.repo.CommitAndPush("a disk image in the lab repo")
+	s := h.converge()
+	if s.BadCommit != c1 || s.LastGoodCommit != c0 || s.AppliedCommit != c0 {
+		t.Fatalf("bad %s good %s applied %s, want bad %s good %s", s.BadCommit, s.LastGoodCommit, s.AppliedCommit, c1, c0)
+	}
+	if !strings.Contains(s.BadReason, "media/disk.img: file of 16777217 bytes is larger than the limit of 16 MiB") {
+		t.Fatalf("bad_reason %q", s.BadReason)
+	}
+	if !strings.Contains(h.file(namedConf), `zone "home.example"`) {
+		t.Fatal("the last good state was not kept")
+	}
+	h.converge()
+	if n := metric(t, h.d, `homelab_agent_refused_commits_total{reason="invalid"}`); n != "1" {
+		t.Fatalf("refused_commits_total{invalid} = %q, want 1 (not retried)", n)
 	}
 }
