@@ -47,7 +47,6 @@ func cmpOr(v, def int64) int64 {
 	return def
 }
 
-
 // walkFiles calls f for every file (regular, executable or link) of the
 // commit's tree with its size, read from the object's header only.
 func walkFiles(r *git.Repository, commit plumbing.Hash, f func(name string, e object.TreeEntry, size int64) error) error {
@@ -131,4 +130,3 @@ func readAll(r *git.Repository, commit plumbing.Hash, maxBlob, maxTotal int64) e
 		return nil
 	})
 }
-
