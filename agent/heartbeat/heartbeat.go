@@ -24,9 +24,8 @@ func Beat(ctx context.Context) {
 	}
 }
 
-// Logger returns a logger that beats on every record it handles (a
-// pass that logs is making progress), or log itself when ctx carries no
-// beat.
+// Logger returns a logger that beats on every call (a pass that logs is
+// making progress), or log itself when ctx carries no beat.
 func Logger(ctx context.Context, log *slog.Logger) *slog.Logger {
 	f, ok := ctx.Value(key{}).(func())
 	if !ok || log == nil {
@@ -38,6 +37,13 @@ func Logger(ctx context.Context, log *slog.Logger) *slog.Logger {
 type handler struct {
 	slog.Handler
 	beat func()
+}
+
+// Enabled beats for every call to the logger, at any level: a pass that
+// tries to log is moving, whether or not the record is kept.
+func (h handler) Enabled(ctx context.Context, l slog.Level) bool {
+	h.beat()
+	return h.Handler.Enabled(ctx, l)
 }
 
 func (h handler) Handle(ctx context.Context, r slog.Record) error {
