@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +36,22 @@ func TestRepoFilesBounded(t *testing.T) {
 				t.Fatalf("err = %v, want it to say %q", err, want)
 			}
 		})
+	}
+}
+
+// TestComposeAliasBombRefused: a compose file whose aliases expand to a
+// billion values is refused by the compose loader's YAML (its alias
+// ratio check), not expanded.
+func TestComposeAliasBombRefused(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x-a:\n  l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("services:\n  app:\n    image: busybox\n    x-bomb: *l8\n")
+	p := &Project{Source: Source{Name: "bomb", Files: []File{{Name: "apps/bomb/compose.yaml", Content: []byte(b.String())}}}, Environ: []string{}}
+	err := p.Validate(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "excessive aliasing") {
+		t.Fatalf("err = %v, want the alias bomb refused", err)
 	}
 }
