@@ -102,7 +102,8 @@ func substitute(s string, m template.Mapping) (string, error) {
 
 // interpolationEnv is the role's vars, overridden by the repo's .env next
 // to the compose file, overridden by the host's environment (without the
-// agent's own HOMELAB_SECRET_* variables, which must never reach a spec).
+// agent's own HOMELAB_SECRET_* and HOMELAB_AGENT_* variables, which must
+// never reach a spec).
 func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 	env := types.Mapping{}
 	for k, v := range src.Vars {
@@ -127,7 +128,7 @@ func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 	}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.HasPrefix(k, secrets.EnvPrefix) {
+		if !ok || secrets.Private(k) {
 			continue
 		}
 		env[k] = hideSecrets(v)

@@ -113,3 +113,19 @@ func TestStoppedContainerIsStarted(t *testing.T) {
 }
 
 var _ = dockertest.Name
+
+// The agent's configuration variables never feed a compose file's
+// interpolation: ${HOMELAB_AGENT_AUTH_TOKEN} would put the repo token in
+// a container's environment.
+func TestAgentVariablesNotInterpolated(t *testing.T) {
+	src := &Source{Name: "p", Files: []File{{Name: "c.yaml", Content: []byte(
+		"services:\n  a:\n    image: x\n    environment:\n      T: ${HOMELAB_AGENT_AUTH_TOKEN:-none}\n      H: ${HOME:-unset}\n")}}}
+	proj, err := loadProject(context.Background(), src, func(s string) string { return s },
+		[]string{"HOMELAB_AGENT_AUTH_TOKEN=tok-123", "HOME=/root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := proj.Services[0].Env; env["T"] != "none" || env["H"] != "/root" {
+		t.Fatalf("environment = %v", env)
+	}
+}

@@ -94,8 +94,8 @@ func Load(root string, environ []string) (*Store, error) {
 		return nil, fmt.Errorf("reading secrets: %w", err)
 	default:
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("reading secrets: %s is readable by others (mode %#o); run chmod 600 %s", path, fi.Mode().Perm(), path)
+		if err := checkPrivate(f, path); err != nil {
+			return nil, fmt.Errorf("reading secrets: %w", err)
 		}
 		m, err := godotenv.Parse(f)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 func TestFind(t *testing.T) {
@@ -57,5 +59,26 @@ func TestExpandAndRedact(t *testing.T) {
 	}
 	if r := s.Redact(got); r != "u=«secret:PW» l=«secret:LONG»" {
 		t.Errorf("Redact = %q (the longer value must be hidden whole)", r)
+	}
+}
+
+// secrets.env owned by another user is refused even with mode 0600: that
+// user could feed the agent secrets.
+func TestLoadRefusesForeignOwner(t *testing.T) {
+	testreq.Root(t)
+	root := t.TempDir()
+	p := filepath.Join(root, File)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("A=value-123\n"), 0o600)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(root, nil)
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") || strings.Contains(err.Error(), "value-123") {
+		t.Fatalf("Load of a secrets.env owned by nobody: err %v", err)
+	}
+	os.Chown(p, 0, 0)
+	if _, err := Load(root, nil); err != nil {
+		t.Fatalf("Load of root's secrets.env: %v", err)
 	}
 }
