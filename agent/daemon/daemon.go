@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -61,6 +60,7 @@ type Daemon struct {
 	trigger chan struct{}
 	metrics *metrics
 	backups *backups
+	hooks   *hookGuard
 
 	mu       sync.Mutex
 	st       Status
@@ -110,7 +110,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{opts: opts, cfg: cfg, log: opts.Log, syncer: s, keys: keys,
-		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+		trigger: make(chan struct{}, 1), metrics: newMetrics(), hooks: newHookGuard(time.Now)}
 	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
 		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now()}
@@ -137,7 +137,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening for status: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(d.Handler())
 	go srv.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

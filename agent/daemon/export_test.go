@@ -17,3 +17,9 @@ func JournalLogger(send func(msg string, priority int, vars map[string]string)) 
 			return nil
 		}})
 }
+
+// NewServer is the daemon's HTTP server, for its timeouts.
+var NewServer = newServer
+
+// MaxHookBody is the webhook's body limit.
+const MaxHookBody = maxHookBody
