@@ -61,6 +61,8 @@ type Daemon struct {
 	metrics *metrics
 	backups *backups
 	hooks   *hookGuard
+	// ancestry replaces the clone's ancestry check (tests).
+	ancestry func(old, new string) (bool, error)
 
 	mu       sync.Mutex
 	st       Status
@@ -113,7 +115,8 @@ func New(opts Options) (*Daemon, error) {
 		trigger: make(chan struct{}, 1), metrics: newMetrics(), hooks: newHookGuard(time.Now)}
 	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
-		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now()}
+		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now(),
+		Warnings: warnings(keys)}
 	d.metrics.register(d)
 	return d, nil
 }
@@ -146,6 +149,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	d.log.Info("agent started", "repo", gitsync.Redact(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
 		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
+	for _, w := range d.st.Warnings {
+		d.log.Warn(w)
+	}
 	stopWatchdog := d.watchdog()
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))

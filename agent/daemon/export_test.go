@@ -23,3 +23,6 @@ var NewServer = newServer
 
 // MaxHookBody is the webhook's body limit.
 const MaxHookBody = maxHookBody
+
+// SetAncestry replaces the clone's ancestry check.
+func SetAncestry(d *Daemon, f func(old, new string) (bool, error)) { d.ancestry = f }

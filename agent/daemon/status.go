@@ -55,6 +55,9 @@ type Status struct {
 	// each service's last runs, prune and check; absent when the host has
 	// no backups.
 	Backup *BackupStatus `json:"backup,omitempty"`
+	// Warnings are standing problems of the configuration (no
+	// trusted_keys: any pusher is root on every VM).
+	Warnings []string `json:"warnings,omitempty"`
 	// Ready is set after the first pass.
 	Ready   bool      `json:"ready"`
 	Started time.Time `json:"started"`
