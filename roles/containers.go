@@ -23,6 +23,7 @@ func Containers(in Input, name, embeddedName string, embedded []byte, vars map[s
 	if h := in.Host; h.Compose != "" {
 		src.Files = []docker.File{{Name: h.Compose, Content: h.ComposeData}}
 		src.Dir = filepath.Join(in.Lab.Dir, filepath.Dir(filepath.Clean(h.Compose)))
+		src.Repo = in.Lab.Dir
 	} else {
 		src.Files = append([]docker.File{{Name: embeddedName, Content: embedded}}, overlays...)
 	}
@@ -36,6 +37,7 @@ func AppContainers(l *lab.Lab, a *lab.App) *docker.Project {
 		Name:    a.Name,
 		Files:   []docker.File{{Name: a.Compose, Content: a.ComposeData}},
 		Dir:     filepath.Join(l.Dir, filepath.Dir(filepath.Clean(a.Compose))),
+		Repo:    l.Dir,
 		DataDir: DataDir(a.Name),
 	}}
 }

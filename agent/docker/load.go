@@ -110,8 +110,7 @@ func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 		env[k] = hideSecrets(v)
 	}
 	if src.Dir != "" {
-		path := filepath.Join(src.Dir, ".env")
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := src.readRepo(".env"); err == nil {
 			vals, err := dotenv.ParseWithLookup(bytes.NewReader([]byte(hideSecrets(string(data)))), func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
@@ -159,9 +158,15 @@ func serviceEnv(src *Source, s types.ServiceConfig, env types.Mapping, root func
 				return nil, fmt.Errorf("%s: services.%s.env_file: %q is outside the lab repo", src.Files[0].Name, s.Name, ef.Path)
 			}
 			name = relName(src, clean)
-			path = filepath.Join(src.Dir, clean)
+			path = ""
 		}
-		data, err := os.ReadFile(path)
+		var data []byte
+		var err error
+		if path == "" {
+			data, err = src.readRepo(filepath.Clean(ef.Path))
+		} else {
+			data, err = os.ReadFile(path)
+		}
 		if errors.Is(err, os.ErrNotExist) && !bool(ef.Required) {
 			continue
 		}

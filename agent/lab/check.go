@@ -1,7 +1,8 @@
 package lab
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -270,18 +272,15 @@ func readRepoFile(l *Lab, rel string, p Pos, what string, errs *Errors) []byte {
 		errs.At(p, "%s %q must be a path inside the lab repo", what, rel)
 		return nil
 	}
-	path := filepath.Join(l.Dir, clean)
-	fi, err := os.Stat(path)
+	data, err := repofs.ReadFile(l.Dir, clean)
 	switch {
-	case err != nil:
+	case errors.Is(err, fs.ErrNotExist):
 		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
-		return nil
-	case !fi.Mode().IsRegular():
+	case errors.Is(err, repofs.ErrOutside):
+		errs.At(p, "%s %q leads out of the lab repo (a symbolic link or \"..\" pointing outside); refusing to read it", what, rel)
+	case errors.Is(err, repofs.ErrNotRegular):
 		errs.At(p, "%s %q is not a regular file", what, rel)
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	case err != nil:
 		errs.At(p, "reading %s %q: %v", what, rel, err)
 	}
 	return data

@@ -15,6 +15,8 @@ import (
 	yamlparser "github.com/goccy/go-yaml/parser"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 )
 
 // Options tells Load what the rest of the agent knows about.
@@ -29,7 +31,7 @@ type Options struct {
 // Load reads and checks dir/homelab.yaml. On failure the error is an
 // *Errors listing every problem as homelab.yaml:LINE:COL: message.
 func Load(dir string, opts Options) (*Lab, error) {
-	data, err := os.ReadFile(filepath.Join(dir, LabFile))
+	data, err := repofs.ReadFile(dir, LabFile)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no %s in the lab repo", filepath.Join(dir, LabFile), LabFile)
