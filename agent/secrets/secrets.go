@@ -175,32 +175,6 @@ func (s *Store) Expand(text string) (string, error) {
 	return b.String(), nil
 }
 
-// Redact replaces every known secret value in text with «secret:NAME».
-// Longer values are replaced first so that one value containing another
-// is hidden whole.
-func (s *Store) Redact(text string) string {
-	if s == nil || len(s.values) == 0 {
-		return text
-	}
-	names := make([]string, 0, len(s.values))
-	for n, v := range s.values {
-		if v != "" {
-			names = append(names, n)
-		}
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := s.values[names[i]], s.values[names[j]]
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return names[i] < names[j]
-	})
-	for _, n := range names {
-		text = strings.ReplaceAll(text, s.values[n], "«secret:"+n+"»")
-	}
-	return text
-}
-
 // MissingError names secrets a host needs but does not have.
 type MissingError struct {
 	Names []string

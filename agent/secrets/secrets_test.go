@@ -82,3 +82,23 @@ func TestLoadRefusesForeignOwner(t *testing.T) {
 		t.Fatalf("Load of root's secrets.env: %v", err)
 	}
 }
+
+// A short value is hidden only where it stands alone; a long one anywhere.
+func TestRedactShortValues(t *testing.T) {
+	s := FromMap(map[string]string{"E": "e", "PIN": "4711", "LONG": "long-value-123"})
+	for in, want := range map[string]string{
+		"home.example":        "home.example",
+		"ee e":                "ee «secret:E»",
+		"pin 4711, not 47110": "pin «secret:PIN», not 47110",
+		"xlong-value-123x":    "x«secret:LONG»x",
+		"e":                   "«secret:E»",
+		"résumé e":            "résumé «secret:E»",
+	} {
+		if got := s.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := s.Holds("code 4711 here"); len(got) != 1 || got[0] != "PIN" {
+		t.Errorf("Holds = %v", got)
+	}
+}
