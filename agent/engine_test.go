@@ -199,6 +199,10 @@ func TestOwedHookSurvivesCrash(t *testing.T) {
 	// What a pass records just before writing /srv/a:
 	st, _ := state.Load(root)
 	st.AddPending("ha")
+	st.Resources = map[string]state.ResourceResult{}
+	for _, id := range []string{"file:/srv/a", "file:/srv/b", "file:/srv/c"} {
+		st.Resources[id] = state.ResourceResult{Status: "changed"}
+	}
 	if err := st.Save(root); err != nil {
 		t.Fatal(err)
 	}
