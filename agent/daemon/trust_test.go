@@ -1,7 +1,10 @@
 package daemon_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -38,5 +41,25 @@ func TestAncestryReadErrorRefuses(t *testing.T) {
 	daemon.SetAncestry(h.d, nil)
 	if s = h.converge(); s.AppliedCommit != c1 {
 		t.Fatalf("after the read error cleared: applied %s, want %s (%q)", s.AppliedCommit, c1, s.LastError)
+	}
+}
+
+// Credentials written into the repo URL authenticate but appear nowhere:
+// not in /status (repo, sync_error) nor in the log.
+func TestCredentialsInRepoURLHidden(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, func(c *daemon.Config) {
+		c.Repo = strings.Replace(c.Repo, "http://", "http://agent:s3cret@", 1)
+		c.Auth.Token = ""
+	})
+	h.d = h.newDaemon(daemon.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if s := h.converge(); s.AppliedCommit == "" {
+		t.Fatalf("the URL's credentials did not authenticate: %+v", s)
+	}
+	h.srv.Stop()
+	s := h.converge()
+	js, _ := json.Marshal(s)
+	if s.SyncError == "" || strings.Contains(string(js), "s3cret") || strings.Contains(s.Repo, "agent:") || strings.Contains(logs.String(), "s3cret") {
+		t.Fatalf("credentials shown: status %s\nlog:\n%s", js, logs.String())
 	}
 }
