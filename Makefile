@@ -37,7 +37,7 @@ fuzz:
 
 # Rewrite golden files after a deliberate change; review the diff.
 golden:
-	$(GO) test ./roles/ ./roles/all/ ./bootstrap/ -run Golden -update
+	$(GO) test ./agent/ ./roles/all/ ./bootstrap/ -run Golden -update
 
 clean:
 	rm -rf bin demo

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
-	"github.com/homelab-agent/homelab-agent/roles"
-	"github.com/homelab-agent/homelab-agent/roles/base"
 )
 
 // Subsystems is the one place that says in which order a pass applies
@@ -74,7 +76,7 @@ func (o *Options) root() string {
 
 func (o *Options) now() time.Time {
 	if o.Now == nil {
-		return time.Now()
+		return clock.Real.Now()
 	}
 	return o.Now()
 }
@@ -126,12 +128,14 @@ func CheckOnly(only []string) error {
 
 // LoadLab loads and checks the lab repo in dir against the registered roles.
 func LoadLab(dir string) (*lab.Lab, error) {
-	return lab.Load(dir, roles.LabOptions())
+	return lab.Load(dir, role.LabOptions())
 }
 
-// Desired builds a host's whole desired state: what every host gets, then
-// what its role adds. memory is what earlier passes kept.
-func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Time) (*lab.Host, *roles.Output, error) {
+// Desired builds a host's whole desired state: what every host gets, the
+// self-restores of the stateful services its role declares, the role's
+// own resources, and the backup schedule. memory is what earlier passes
+// kept.
+func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Time) (*lab.Host, *role.Output, error) {
 	h := l.Hosts.Get(hostName)
 	if h == nil {
 		var names []string
@@ -140,22 +144,43 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 		}
 		return nil, nil, fmt.Errorf("host %q is not in %s (hosts: %s)", hostName, lab.LabFile, strings.Join(names, ", "))
 	}
-	r, ok := roles.Lookup(h.Role)
+	r, ok := role.Lookup(h.Role)
 	if !ok {
 		return nil, nil, fmt.Errorf("host %s: unknown role %q", h.Name, h.Role)
 	}
-	in := roles.Input{Lab: l, Host: h, Memory: memory, Now: now}
-	out := &roles.Output{}
-	out.Add(base.Build(in))
-	// A replaced VM's data comes back before the role's containers start.
-	out.Resources = append(out.Resources, backup.SelfRestores(l, h.Name)...)
-	p, err := r.Build(in)
+	in := role.Input{Lab: l, Host: h, Memory: memory, Now: now}
+	own, err := r.Build(in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("role %s: %w", r.Name(), err)
 	}
-	out.Add(p)
-	out.Resources = append(out.Resources, backup.ScheduleOf(l, h.Name))
+	out := base(in)
+	// Containers of projects the host no longer runs go first, so that
+	// their ports are free for what replaces them.
+	names := projects(append(slices.Clone(out.Resources), own.Resources...))
+	if p := removedProjects(memory, names); p != nil {
+		out.Resources = append(out.Resources, p)
+	}
+	cfg, cfgErr := backup.ConfigFor(l, h.Name, "/")
+	var jobs []backup.Job
+	if cfgErr == nil {
+		jobs = backup.Jobs(cfg, own.Stateful)
+	}
+	// A replaced VM's data comes back before the role's containers start.
+	out.Resources = append(out.Resources, backup.SelfRestores(cfg, jobs)...)
+	out.Add(own)
+	if out.Memory == nil {
+		out.Memory = map[string]string{}
+	}
+	out.Memory[ProjectsMemory] = strings.Join(names, ",")
+	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
+	// Every compose project's containers must run and pass their own
+	// healthchecks, after the role's own probes.
+	for _, r := range out.Resources {
+		if p, ok := r.(*docker.Project); ok {
+			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
+		}
+	}
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})
@@ -163,4 +188,4 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 }
 
 // SecretsOf lists the secrets a desired state needs, sorted.
-func SecretsOf(out *roles.Output) []string { return neededSecrets(out, out.Resources) }
+func SecretsOf(out *role.Output) []string { return neededSecrets(out, out.Resources) }

@@ -15,9 +15,9 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // Plan reports what Apply would change on the host, touching nothing.
@@ -79,7 +79,7 @@ func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply b
 }
 
 // runOutput runs a pass over a built desired state.
-func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secrets.Store, st *state.State, opts Options, apply bool) (*Report, error) {
+func runOutput(ctx context.Context, h *lab.Host, out *role.Output, store *secrets.Store, st *state.State, opts Options, apply bool) (*Report, error) {
 	root := opts.root()
 	mode := map[bool]string{false: "plan", true: "apply"}[apply]
 	p := &pass{
@@ -125,7 +125,7 @@ func runOutput(ctx context.Context, h *lab.Host, out *roles.Output, store *secre
 }
 
 // selected returns the resources of the pass's subsystems.
-func (p *pass) selected(out *roles.Output) []resource.Resource {
+func (p *pass) selected(out *role.Output) []resource.Resource {
 	keep := p.opts.subsystems()
 	var res []resource.Resource
 	for _, r := range out.Resources {
@@ -138,7 +138,7 @@ func (p *pass) selected(out *roles.Output) []resource.Resource {
 
 // orphans returns a removal for every file an earlier pass wrote that the
 // desired state no longer has. Only a pass over the files subsystem prunes.
-func (p *pass) orphans(out *roles.Output) []resource.Resource {
+func (p *pass) orphans(out *role.Output) []resource.Resource {
 	if !slices.Contains(p.opts.subsystems(), files.Subsystem) {
 		return nil
 	}
@@ -172,7 +172,7 @@ func selectedHooks(hooks []*resource.Hook, res []resource.Resource) []*resource.
 	return out
 }
 
-func neededSecrets(out *roles.Output, res []resource.Resource) []string {
+func neededSecrets(out *role.Output, res []resource.Resource) []string {
 	set := map[string]bool{}
 	for _, n := range out.Secrets {
 		set[n] = true
@@ -241,6 +241,11 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			results[r.ID()] = state.ResourceResult{Status: "ok"}
 			continue
 		}
+		if ch.Action == resource.ActionHeld {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: "held"})
+			results[r.ID()] = state.ResourceResult{Status: "held", Summary: ch.Summary}
+			continue
+		}
 		changed[r.ID()] = true
 		p.rep.Changed = true
 		status := "planned"
@@ -262,7 +267,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 		return r.CheckApply(ctx, p.env, p.apply)
 	}
 	ch, err := r.CheckApply(ctx, p.env, false)
-	if err != nil || ch == nil {
+	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
 		return ch, err
 	}
 	if p.st.AddPending(hooks...) {
@@ -307,7 +312,7 @@ func (p *pass) recordResults(results map[string]state.ResourceResult) {
 }
 
 // remember saves the host's identity, commit and the roles' memory.
-func (p *pass) remember(h *lab.Host, out *roles.Output) {
+func (p *pass) remember(h *lab.Host, out *role.Output) {
 	st := p.st
 	set := func(dst *string, v string) {
 		if *dst != v {

@@ -14,12 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -106,7 +108,7 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 // hookOutput builds a synthetic desired state: files a, b, c; hook ha
 // watches a, hb watches b, hc watches c and fails. Each hook appends its
 // name to log and records whether every file already exists.
-func hookOutput(root, contentA string) *roles.Output {
+func hookOutput(root, contentA string) *role.Output {
 	log := filepath.Join(root, "hooks.log")
 	hook := func(name, watch string, fail bool) *resource.Hook {
 		script := `for f in a b c; do test -f "$1/srv/$f" || { echo "$2 ran before $f was written" >>"$3"; exit 1; }; done; echo "$2" >>"$3"`
@@ -116,7 +118,7 @@ func hookOutput(root, contentA string) *roles.Output {
 		return &resource.Hook{Name: name, Watch: []string{"file:/srv/" + watch},
 			Commands: [][]string{{"sh", "-c", script, "sh", root, name, log}}}
 	}
-	return &roles.Output{
+	return &role.Output{
 		Resources: []resource.Resource{
 			&files.File{Path: "/srv/a", Content: []byte(contentA)},
 			&files.File{Path: "/srv/b", Content: []byte("b\n")},
@@ -126,7 +128,7 @@ func hookOutput(root, contentA string) *roles.Output {
 	}
 }
 
-func runSynthetic(t *testing.T, root string, out *roles.Output, apply bool) (*Report, error) {
+func runSynthetic(t *testing.T, root string, out *role.Output, apply bool) (*Report, error) {
 	t.Helper()
 	st, err := state.Load(root)
 	if err != nil {
@@ -240,7 +242,7 @@ func (d dependent) DependsOn() []string { return []string{d.on} }
 
 func TestFailureDoesNotStopIndependentResources(t *testing.T) {
 	root := t.TempDir()
-	out := &roles.Output{Resources: []resource.Resource{
+	out := &role.Output{Resources: []resource.Resource{
 		failing{"broken:one"},
 		&files.File{Path: "/srv/ok", Content: []byte("ok\n")},
 		dependent{&files.File{Path: "/srv/needs-broken", Content: []byte("x\n")}, "broken:one"},
@@ -503,7 +505,7 @@ func TestRemovedFromRepoIsRemoved(t *testing.T) {
 // that belongs to a subsystem it did not run.
 func TestMemoryOfSkippedSubsystemKept(t *testing.T) {
 	root := t.TempDir()
-	out := &roles.Output{Memory: map[string]string{"containers.projects": "new", "dns.serial.x": "2"}}
+	out := &role.Output{Memory: map[string]string{"containers.projects": "new", "dns.serial.x": "2"}}
 	st, _ := state.Load(root)
 	st.Memory = map[string]string{"containers.projects": "old", "dns.serial.x": "1"}
 	st.Save(root)
@@ -515,5 +517,41 @@ func TestMemoryOfSkippedSubsystemKept(t *testing.T) {
 	got, _ := state.Load(root)
 	if got.Memory["containers.projects"] != "old" || got.Memory["dns.serial.x"] != "2" {
 		t.Fatalf("memory = %v", got.Memory)
+	}
+}
+
+// TestHeldProjectIsLeftAlone: a pass leaves the containers of a held
+// service as they are (no engine call), says so, counts no change and runs
+// no hook for it.
+func TestHeldProjectIsLeftAlone(t *testing.T) {
+	root := t.TempDir()
+	h, err := hold.Take(root, "jellyfin", "restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	marker := filepath.Join(root, "hook-ran")
+	out := &role.Output{
+		Resources: []resource.Resource{&docker.Project{Source: docker.Source{Name: "jellyfin",
+			Files: []docker.File{{Name: "compose.yaml", Content: []byte("services: {app: {image: x}}\n")}}}}},
+		Hooks: []*resource.Hook{{Name: "after", Watch: []string{"containers:jellyfin"}, Commands: [][]string{{"touch", marker}}}},
+	}
+	st, _ := state.Load(root)
+	opts := testOptions(root)
+	opts.Only, opts.Hooks = []string{"containers"}, HooksRun
+	rep, err := runOutput(context.Background(), &lab.Host{Name: "media", Role: "jellyfin"}, out, opts.Secrets, st, opts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed || len(rep.Changes) != 1 || rep.Changes[0].Status != "held" || !strings.Contains(rep.Changes[0].Summary, "held by restore by pid") {
+		t.Fatalf("report %+v", rep)
+	}
+	var b bytes.Buffer
+	rep.WriteText(&b, false)
+	if !strings.Contains(b.String(), "no changes\n  = containers:jellyfin: held by restore") {
+		t.Errorf("text:\n%s", b.String())
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a hook ran for a held project")
 	}
 }

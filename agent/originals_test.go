@@ -9,8 +9,8 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/state"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // A file that was on the host before the agent managed its path is kept
@@ -21,7 +21,7 @@ func TestPruneRestoresOriginals(t *testing.T) {
 	mine := filepath.Join(root, "etc/app/users.conf")
 	os.MkdirAll(filepath.Dir(mine), 0o755)
 	os.WriteFile(mine, []byte("the owner's own settings\n"), 0o640)
-	out := &roles.Output{Resources: []resource.Resource{
+	out := &role.Output{Resources: []resource.Resource{
 		&files.File{Path: "/etc/app/users.conf", Content: []byte("managed\n")},
 		&files.File{Path: "/etc/app/new.conf", Content: []byte("created by the agent\n")},
 	}}
@@ -51,7 +51,7 @@ func TestPruneRestoresOriginals(t *testing.T) {
 	}
 
 	// Both paths leave the repo.
-	rep, err := runSynthetic(t, root, &roles.Output{}, true)
+	rep, err := runSynthetic(t, root, &role.Output{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,17 +75,22 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 	}()
 	if !r.Changed && len(r.Errors) == 0 {
 		fmt.Fprintf(w, "%s (%s): no changes\n", r.Host, r.Role)
+		for _, c := range r.Changes {
+			if c.Status == "held" {
+				fmt.Fprintf(w, "  = %s: %s\n", c.ID, c.Summary)
+			}
+		}
 		return
 	}
 	n := 0
 	for _, c := range r.Changes {
-		if c.Status != "failed" && c.Status != "skipped" {
+		if c.Status != "failed" && c.Status != "skipped" && c.Status != "held" {
 			n++
 		}
 	}
 	fmt.Fprintf(w, "%s (%s): %s %d resource(s)\n", r.Host, r.Role, verb, n)
 	for _, c := range r.Changes {
-		mark := map[string]string{"create": "+", "update": "~", "delete": "-"}[c.Action]
+		mark := map[string]string{"create": "+", "update": "~", "delete": "-", resource.ActionHeld: "="}[c.Action]
 		fmt.Fprintf(w, "  %s %s: %s", mark, c.ID, c.Summary)
 		if c.Status == "failed" || c.Status == "skipped" {
 			fmt.Fprintf(w, " [%s: %s]", c.Status, c.Error)

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/homelab-agent/homelab-agent/roles/all"
+
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/bootstrap"
 	"github.com/homelab-agent/homelab-agent/bootstrap/pvesim"
 )
@@ -72,7 +75,7 @@ func newEnv(t *testing.T, so pvesim.Options) *env {
 	t.Cleanup(e.sim.Close)
 	e.setPoll(2 * time.Millisecond)
 	var err error
-	e.lab, err = lab.Load("../fixtures/lab", lab.Options{})
+	e.lab, err = lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/homelab-agent/homelab-agent/roles/all"
+
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/bootstrap"
 	"github.com/homelab-agent/homelab-agent/bootstrap/pvesim"
 )
@@ -33,7 +36,7 @@ func offlinePlan(t *testing.T, l *lab.Lab) *bootstrap.Plan {
 // against Proxmox's schema, and the JSON form of the plan.
 func TestDryRunJSONPassesSchema(t *testing.T) {
 	schema := pvesim.TestingSchema(t)
-	l, err := lab.Load("../fixtures/lab", lab.Options{})
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +157,7 @@ func BenchmarkBootstrapSampleLabSerial(b *testing.B) { benchLab(b, 1) }
 
 func benchLab(b *testing.B, parallel int) {
 	schema := pvesim.TestingSchema(b)
-	l, err := lab.Load("../fixtures/lab", lab.Options{})
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -202,7 +205,7 @@ func TestMultiNodePlacement(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "homelab.yaml"), []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := lab.Load(dir, lab.Options{})
+	l, err := lab.Load(dir, role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +385,7 @@ func TestDetachedDataDiskIsReattached(t *testing.T) {
 // A repo URL with a token in it is refused: it would be written into
 // every VM's vendor data and agent.yaml.
 func TestRefusesCredentialsInRepoURL(t *testing.T) {
-	l, err := lab.Load("../fixtures/lab", lab.Options{})
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // result is one row of e2e-results.md.
@@ -181,7 +181,7 @@ func (l *Lab) checkDNS() int {
 		want[h.Name+"."+l.Lab.Domain] = h.IP.String()
 	}
 	proxy := l.Lab.WithRole("traefik")[0].IP.String()
-	for _, s := range roles.Services(l.Lab) {
+	for _, s := range role.Services(l.Lab) {
 		want[s.Subdomain+"."+l.Lab.Domain] = proxy
 	}
 	dns := l.Lab.WithRole("dns")[0]

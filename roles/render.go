@@ -5,19 +5,16 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-)
 
-// Header is the first line of every file the agent renders.
-func Header(comment, name string) string {
-	return fmt.Sprintf("%s %s: managed by homelab-agent from the lab repo; local edits are overwritten.\n", comment, name)
-}
+	"github.com/homelab-agent/homelab-agent/agent/files"
+)
 
 // EnvFile renders KEY=value lines, sorted by key, for docker's env_file and
 // systemd's EnvironmentFile. Values are written verbatim (they may be
 // ${secret:NAME} references, resolved when the file is written).
 func EnvFile(name string, vars map[string]string) []byte {
 	var b bytes.Buffer
-	b.WriteString(Header("#", name))
+	b.WriteString(files.Header("#", name))
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)

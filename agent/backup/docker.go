@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -142,32 +143,17 @@ func (d *DockerControl) WaitHealthy(ctx context.Context, service string) error {
 	}
 }
 
-// unhealthy names the first container that is not yet running and healthy.
+// unhealthy names the first container that is not yet running and
+// healthy, "" when all are; a container that exited is an error.
 func (d *DockerControl) unhealthy(ctx context.Context, service string) (string, error) {
-	cs, err := d.containers(ctx, service, "")
-	if err != nil {
-		return "", err
+	err := docker.Unhealthy(ctx, d.Client, service)
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, docker.ErrNotHealthy):
+		return strings.TrimSuffix(err.Error(), ": "+docker.ErrNotHealthy.Error()), nil
 	}
-	if len(cs) == 0 {
-		return "", fmt.Errorf("no container is labelled %s=%s", LabelService, service)
-	}
-	for _, c := range cs {
-		in, err := d.Client.ContainerInspect(ctx, c.ID)
-		if err != nil {
-			return "", fmt.Errorf("inspecting container %s: %w", name(c), err)
-		}
-		st := in.State
-		switch {
-		case st == nil || !st.Running:
-			if st != nil && (st.Status == "exited" || st.Status == "dead") {
-				return "", fmt.Errorf("container %s %s with code %d", name(c), st.Status, st.ExitCode)
-			}
-			return "container " + name(c) + " is not running", nil
-		case st.Health != nil && st.Health.Status != "healthy":
-			return "container " + name(c) + " is " + st.Health.Status, nil
-		}
-	}
-	return "", nil
+	return "", err
 }
 
 // LoadDump implements DumpLoader: it starts the dump's container and runs

@@ -7,7 +7,6 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -30,7 +29,11 @@ func TestHostJobsAttachRoleHooks(t *testing.T) {
 		"media":  {service: "jellyfin", quiesce: true},
 	}
 	for host, w := range want {
-		jobs := backup.HostJobs(l, host, h)
+		hb, err := agent.HostBackups(l, host, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs := backup.HostJobs(hb.Jobs, h)
 		if w.service == "" {
 			if len(jobs) != 0 {
 				t.Errorf("%s: jobs %v, want none", host, jobs)
@@ -54,8 +57,11 @@ func TestHostJobsAttachRoleHooks(t *testing.T) {
 }
 
 func TestWriteDumpRefusesServicesWithoutDump(t *testing.T) {
-	err := backup.WriteDump(context.Background(), "jellyfin", roles.QuiesceEnv{}, nil)
-	if err == nil || !errors.Is(err, backup.ErrKind(backup.KindConfig)) {
-		t.Fatalf("err = %v", err)
+	svcs := []backup.Service{{Name: "jellyfin"}}
+	for _, name := range []string{"jellyfin", "nothere"} {
+		err := backup.WriteDump(context.Background(), svcs, name, backup.Env{}, nil)
+		if err == nil || !errors.Is(err, backup.ErrKind(backup.KindConfig)) {
+			t.Fatalf("%s: err = %v", name, err)
+		}
 	}
 }

@@ -6,26 +6,20 @@
 // service's data: on demand, and by itself when a replaced VM comes up
 // with an empty data folder.
 //
-// Seams for the rest of the agent: Jobs (pure, from the lab), Job.Quiesce
-// and Job.Dumps (filled by the roles' quiesce hooks), ServiceControl (the
-// Docker Engine stops and starts a service's containers during a restore),
-// Scheduler.Run (the daemon), Status (the daemon's /status and /metrics).
+// It knows no role: roles declare their stateful services (Service, with
+// their Quiescer and Dumper), and the engine hands them in. Seams for the
+// rest of the agent: Jobs (pure, from the declared services), HostJobs
+// (Job.Quiesce and Job.Dumps), ServiceControl (the Docker Engine stops and
+// starts a service's containers during a restore), Scheduler.Run (the
+// daemon), Status (the daemon's /status and /metrics).
 package backup
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
-
-// DataRoot is the data disk's mount point on every VM.
-const DataRoot = "/srv/data"
-
-// StatefulRoles are the roles whose service keeps data under
-// /srv/data/<role>/. dns and tailscale-router keep none worth restoring.
-var StatefulRoles = []string{"traefik", "nextcloud", "immich", "jellyfin"}
 
 // Job is one service's backup: plain data, so that the engine, the daemon
 // and tests can build and inspect it.
@@ -47,6 +41,9 @@ type Job struct {
 	// Dumps are database dumps streamed into the repository, each as its
 	// own snapshot taken at the same time as the files.
 	Dumps []Dump
+	// Declared is the service as its role declared it (for the schedule
+	// file and HostJobs).
+	Declared Service
 }
 
 // Quiesce brackets a backup. After always runs once Before was called,
@@ -77,20 +74,26 @@ type Dump struct {
 func (d Dump) Filename() string { return d.Name + ".sql" }
 
 // DataDir is a service's data folder as a host path.
-func DataDir(service string) string { return filepath.Join(DataRoot, service) }
+func DataDir(service string) string { return lab.DataDir(service) }
 
-// Jobs returns the backup jobs of a host: one per stateful role it runs.
-// It is pure; the glue adds Quiesce and Dumps from the role's hooks.
-func Jobs(l *lab.Lab, host string) []Job {
-	h := l.Hosts.Get(host)
-	if h == nil || !slices.Contains(StatefulRoles, h.Role) || l.Backup.Repository == "" {
+// Jobs returns a host's backup jobs: one per stateful service its roles
+// declare, none when the lab configures no backups. It is pure; HostJobs
+// attaches the quiesce steps and dumps.
+func Jobs(c Config, svcs []Service) []Job {
+	if !c.Enabled() {
 		return nil
 	}
-	return []Job{{
-		Service: h.Role,
-		Host:    h.Name,
-		Paths:   []string{DataDir(h.Role)},
-	}}
+	var jobs []Job
+	for _, s := range svcs {
+		jobs = append(jobs, Job{
+			Service:  s.Name,
+			Host:     c.Host,
+			Paths:    []string{DataDir(s.Name)},
+			Excludes: slices.Clone(s.Excludes),
+			Declared: s,
+		})
+	}
+	return jobs
 }
 
 func (j Job) tags() []string {

@@ -11,9 +11,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
-	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // Subsystem is the name --only uses for the backup subsystem.
@@ -37,11 +36,10 @@ var (
 	_ resource.Renderer = (*Schedule)(nil)
 )
 
-// ScheduleOf returns the host's backup:schedule resource. It is pure.
-func ScheduleOf(l *lab.Lab, host string) *Schedule {
-	cfg, err := ConfigFor(l, host, "/")
-	jobs := Jobs(l, host)
-	if err != nil || !cfg.Enabled() || len(jobs) == 0 {
+// ScheduleOf returns the host's backup:schedule resource for its jobs
+// (Jobs of the host's config). It is pure.
+func ScheduleOf(cfg Config, jobs []Job) *Schedule {
+	if !cfg.Enabled() || len(jobs) == 0 {
 		return &Schedule{}
 	}
 	return &Schedule{Content: RenderSchedule(cfg, jobs)}
@@ -80,16 +78,13 @@ func (s *Schedule) CheckApply(ctx context.Context, env *resource.Env, apply bool
 	return ch, err
 }
 
-var (
-	secretRef = regexp.MustCompile(`\$\{secret:([A-Za-z0-9_]+)\}`)
-	userInfo  = regexp.MustCompile(`://[^/@]*@`)
-)
+var userInfo = regexp.MustCompile(`://[^/@]*@`)
 
 // DisplayRepo is the repository as people may see it: credentials in a
 // URL are dropped and ${secret:NAME} references shown as <secret NAME>.
 func DisplayRepo(repo string) string {
 	d := userInfo.ReplaceAllString(repo, "://")
-	return secretRef.ReplaceAllString(d, "<secret $1>")
+	return secrets.ReplaceRefs(d, func(name string) string { return "<secret " + name + ">" })
 }
 
 // RenderSchedule renders the schedule file: repository (no secrets),
@@ -97,7 +92,7 @@ func DisplayRepo(repo string) string {
 // quiesce step and dumps. It is pure.
 func RenderSchedule(c Config, jobs []Job) []byte {
 	var b strings.Builder
-	b.WriteString(roles.Header("#", "backup-schedule.yaml"))
+	b.WriteString(files.Header("#", "backup-schedule.yaml"))
 	fmt.Fprintf(&b, "# What the agent's scheduler runs on %s. Secrets are never written here.\n", c.Host)
 	q := func(s string) string { return fmt.Sprintf("%q", s) }
 	fmt.Fprintf(&b, "repository: %s\n", q(DisplayRepo(c.Repository)))
@@ -127,14 +122,10 @@ func RenderSchedule(c Config, jobs []Job) []byte {
 		if len(j.Excludes) > 0 {
 			fmt.Fprintf(&b, "    excludes: [%s]\n", strings.Join(j.Excludes, ", "))
 		}
-		r, ok := roles.Lookup(j.Service)
-		if !ok {
-			continue
-		}
-		if _, ok := r.(roles.Quiescer); ok {
+		if j.Declared.Quiesce != nil {
 			b.WriteString("    quiesce: true\n")
 		}
-		if d, ok := r.(roles.Dumper); ok {
+		if d := j.Declared.Dump; d != nil {
 			fmt.Fprintf(&b, "    dumps: [%s]\n", d.DumpName())
 		}
 	}

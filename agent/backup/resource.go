@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
-	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
@@ -31,13 +30,12 @@ var (
 
 // SelfRestores returns a host's self-restore resources, one per backup
 // job. It is pure.
-func SelfRestores(l *lab.Lab, host string) []resource.Resource {
-	cfg, err := ConfigFor(l, host, "/")
-	if err != nil || !cfg.Enabled() || !cfg.AutoRestore {
+func SelfRestores(cfg Config, jobs []Job) []resource.Resource {
+	if !cfg.Enabled() || !cfg.AutoRestore {
 		return nil
 	}
 	var out []resource.Resource
-	for _, j := range Jobs(l, host) {
+	for _, j := range jobs {
 		out = append(out, &SelfRestore{Config: cfg, Job: j})
 	}
 	return out

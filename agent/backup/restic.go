@@ -129,6 +129,7 @@ func (r *Repo) run(ctx context.Context, op string, c call) (*result, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, r.wrap(op, err)
 	}
+	defer r.reap(ctx, cmd.Process.Pid)()
 	var exitMsg string
 	if stdout != nil {
 		sc := bufio.NewScanner(stdout)
@@ -163,6 +164,30 @@ func (r *Repo) run(ctx context.Context, op string, c call) (*result, error) {
 		exitMsg = stderr.exitMessage()
 	}
 	return res, r.newError(op, code, exitMsg)
+}
+
+// reap kills restic's process group (restic and the dump command it
+// started with --stdin-from-command, which it does not stop itself) when
+// ctx ends: after the grace period if restic is still running (while its
+// stdout is being read, cmd.WaitDelay has not started), and at once when
+// run returns, so that no dump command is left orphaned. The returned
+// function marks run as returned.
+func (r *Repo) reap(ctx context.Context, pid int) func() {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			select {
+			case <-done:
+			case <-time.After(r.killGrace()):
+			}
+		}
+		if ctx.Err() != nil {
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (r *Repo) wrap(op string, err error) error {

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent/hold"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
 // ServiceControl stops and starts a service's containers around a restore.
@@ -122,6 +125,13 @@ func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	if o.Confirm != nil && !o.Confirm(plan) {
 		return res, ErrCancelled
 	}
+	// A pass of the daemon must not start the service while its data is
+	// being swapped.
+	h, err := hold.Take(r.Config.Root, svc, "restore")
+	if err != nil {
+		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
+	}
+	defer h.Release()
 	if r.Control != nil {
 		if err := r.Control.Stop(ctx, svc); err != nil {
 			return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: "stopping the service: " + repo.redact(err.Error())}
@@ -215,7 +225,7 @@ func (r *Runner) planRestore(ctx context.Context, repo *Repo, svc, want string) 
 		}
 	}
 	stamp := r.now().UTC().Format("20060102T150405Z")
-	dataRoot := filepath.Join(r.Config.Root, DataRoot)
+	dataRoot := filepath.Join(r.Config.Root, lab.DataRoot)
 	p.DataDir = filepath.Join(dataRoot, svc)
 	p.Temp = filepath.Join(dataRoot, ".restore-"+svc+"-"+stamp)
 	p.PreRestore = filepath.Join(dataRoot, svc+".pre-restore-"+stamp)

@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -54,7 +57,7 @@ type Result struct {
 
 func (r *Runner) now() time.Time {
 	if r.Now == nil {
-		return time.Now()
+		return clock.Real.Now()
 	}
 	return r.Now()
 }
@@ -194,12 +197,12 @@ func (r *Runner) BackupJob(ctx context.Context, j Job) Result {
 
 func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result, err error) {
 	op := "backup " + j.Service
-	dataRoot := filepath.Join(r.Config.Root, DataRoot)
+	dataRoot := filepath.Join(r.Config.Root, lab.DataRoot)
 	var rels []string
 	for _, p := range j.Paths {
-		rel, rerr := filepath.Rel(DataRoot, p)
+		rel, rerr := filepath.Rel(lab.DataRoot, p)
 		if rerr != nil || strings.HasPrefix(rel, "..") || rel == "." {
-			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("path %s is not inside %s/<service>", p, DataRoot)}
+			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("path %s is not inside %s/<service>", p, lab.DataRoot)}
 		}
 		rels = append(rels, rel)
 	}
@@ -208,9 +211,9 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	}
 	for _, rel := range rels {
 		if empty, eerr := dirEmpty(filepath.Join(dataRoot, rel)); eerr != nil {
-			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("data folder %s: %v", filepath.Join(DataRoot, rel), eerr)}
+			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("data folder %s: %v", filepath.Join(lab.DataRoot, rel), eerr)}
 		} else if empty {
-			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("data folder %s is empty; not backing it up, so that an empty disk never becomes the latest snapshot", filepath.Join(DataRoot, rel))}
+			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("data folder %s is empty; not backing it up, so that an empty disk never becomes the latest snapshot", filepath.Join(lab.DataRoot, rel))}
 		}
 	}
 	repo, err := r.open(ctx)
@@ -220,23 +223,26 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	defer repo.Close()
 	defer func() { res.ResticTime = repo.ResticTime }()
 
-	if q := j.Quiesce; q != nil {
-		if q.After != nil {
-			defer func() {
-				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-				defer cancel()
-				if aerr := q.After(actx); aerr != nil {
-					aerr = &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: "undoing quiesce: " + repo.redact(aerr.Error())}
-					err = errors.Join(err, aerr)
-				}
-			}()
+	if j.Quiesce != nil {
+		// While the service is quiesced (Jellyfin stopped), a pass of the
+		// daemon must not start it again.
+		h, herr := hold.Take(r.Config.Root, j.Service, "backup quiesce")
+		if herr != nil {
+			return res, &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: herr.Error()}
 		}
-		if q.Before != nil {
-			if berr := q.Before(ctx); berr != nil {
-				return res, &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: "quiescing: " + repo.redact(berr.Error())}
-			}
-		}
+		defer h.Release()
 	}
+	err = j.Quiesce.Around(ctx, func(ctx context.Context) error {
+		var serr error
+		res, serr = r.snapshot(ctx, repo, j, op, dataRoot, rels, start)
+		return serr
+	})
+	return res, quiesceErrors(op, repo, err)
+}
+
+// snapshot streams the job's dumps and backs up its folders: the part of a
+// backup that runs while the service is quiesced.
+func (r *Runner) snapshot(ctx context.Context, repo *Repo, j Job, op, dataRoot string, rels []string, start time.Time) (res Result, err error) {
 	when := start.Local().Format("2006-01-02 15:04:05")
 	common := []string{"backup", "--host", j.Host, "--time", when}
 	for _, d := range j.Dumps {
@@ -264,6 +270,28 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	}})
 	res.SnapshotID, res.BytesAdded, res.Files = sum.SnapshotID, sum.DataAddedPacked, sum.TotalFilesProcessed
 	return res, err
+}
+
+// quiesceErrors turns the quiesce steps' failures in err (Quiesce.Around)
+// into KindQuiesce errors with secrets redacted; the backup's own errors
+// pass as they are.
+func quiesceErrors(op string, repo *Repo, err error) error {
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	for i, p := range parts {
+		if se, ok := p.(*stepError); ok {
+			parts[i] = &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: se.step + ": " + repo.redact(se.err.Error())}
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return errors.Join(parts...)
 }
 
 type backupSummary struct {

@@ -7,19 +7,17 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 )
 
-// Clock is the scheduler's time source; tests inject a fake one.
+// Clock is what the scheduler needs of agent/clock's Clock (clock.Real
+// unless a test injects a fake one).
 type Clock interface {
 	Now() time.Time
 	// After sends the time once d has passed.
 	After(d time.Duration) <-chan time.Time
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Task names, in the order due tasks run.
 const (
@@ -80,7 +78,7 @@ func Interval(s cron.Schedule, t time.Time) time.Duration {
 func (s *Scheduler) Run(ctx context.Context) error {
 	clk := s.Clock
 	if clk == nil {
-		clk = realClock{}
+		clk = clock.Real
 	}
 	cfg := s.Runner.Config
 	delay := HostDelay(cfg.Host, cfg.RandomDelay)

@@ -67,41 +67,23 @@ func TestDescribeRepo(t *testing.T) {
 	}
 }
 
-// TestConfigAndJobsFromLab reads the sample lab: defaults, the photos
-// host's schedule override, and one job per stateful role.
-func TestConfigAndJobsFromLab(t *testing.T) {
-	l, err := lab.Load("../../fixtures/lab", lab.Options{})
-	if err != nil {
-		t.Fatal(err)
+// TestJobsFromDeclaredServices: one job per declared service, on the
+// service's data folder with its excludes; none when backups are off.
+func TestJobsFromDeclaredServices(t *testing.T) {
+	svcs := []Service{{Name: "notes"}, {Name: "photos", Excludes: []string{"postgres"}}}
+	if jobs := Jobs(Config{Host: "h"}, svcs); jobs != nil {
+		t.Errorf("jobs without a repository = %v", jobs)
 	}
-	c, err := ConfigFor(l, "photos", "")
-	if err != nil {
-		t.Fatal(err)
+	jobs := Jobs(Config{Host: "h", Repository: "s3:x"}, svcs)
+	if len(jobs) != 2 || jobs[0].Service != "notes" || jobs[0].Host != "h" || !slices.Equal(jobs[0].Paths, []string{"/srv/data/notes"}) ||
+		!slices.Equal(jobs[1].Excludes, []string{"postgres"}) || jobs[1].Declared.Name != "photos" {
+		t.Errorf("jobs = %+v", jobs)
 	}
-	if c.Schedule != "0 4 * * *" || c.PruneSchedule != DefaultPruneSchedule || c.CheckSubset != "5%" || c.RandomDelay != DefaultRandomDelay || !c.AutoRestore || c.Root != "/" {
-		t.Errorf("config = %+v", c)
-	}
-	if got := c.SecretNames(); !slices.Equal(got, []string{SecretPassword, SecretAccessKey, SecretSecretKey}) {
-		t.Errorf("secrets = %v", got)
-	}
-	if c, _ := ConfigFor(l, "cloud", "/"); c.Schedule != "30 3 * * *" {
-		t.Errorf("cloud schedule = %q", c.Schedule)
-	}
-	for host, want := range map[string]string{"dns1": "", "vpn": "", "proxy": "traefik", "cloud": "nextcloud", "photos": "immich", "media": "jellyfin"} {
-		jobs := Jobs(l, host)
-		got := ""
-		if len(jobs) == 1 {
-			got = jobs[0].Service
-			if jobs[0].Host != host || !slices.Equal(jobs[0].Paths, []string{"/srv/data/" + want}) {
-				t.Errorf("%s: job = %+v", host, jobs[0])
-			}
-		}
-		if got != want {
-			t.Errorf("%s: jobs %v, want %q", host, jobs, want)
-		}
-	}
-	if rs := SelfRestores(l, "cloud"); len(rs) != 1 || rs[0].ID() != "restore:nextcloud" || rs[0].Subsystem() != "containers" {
+	if rs := SelfRestores(Config{Host: "h", Repository: "s3:x", AutoRestore: true}, jobs[:1]); len(rs) != 1 || rs[0].ID() != "restore:notes" || rs[0].Subsystem() != "containers" {
 		t.Errorf("self-restore resources = %v", rs)
+	}
+	if rs := SelfRestores(Config{Host: "h", Repository: "s3:x"}, jobs); rs != nil {
+		t.Errorf("self-restores with auto_restore off = %v", rs)
 	}
 }
 

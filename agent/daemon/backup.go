@@ -11,11 +11,8 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
-	"github.com/homelab-agent/homelab-agent/agent/docker"
-	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/state"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // backups runs the host's backup scheduler for the last good commit's
@@ -34,12 +31,12 @@ type backups struct {
 
 // backupSetup is what the last good commit says about the host's backups.
 type backupSetup struct {
-	commit string
-	lab    *lab.Lab
-	dir    string // the checkout, for backup-dump's --repo
-	cfg    backup.Config
-	jobs   []backup.Job // plain jobs (no hooks), for status
-	key    string       // the scheduler restarts when it changes
+	commit  string
+	backups *agent.Backups
+	dir     string // the checkout, for backup-dump's --repo
+	cfg     backup.Config
+	jobs    []backup.Job // plain jobs (no hooks), for status
+	key     string       // the scheduler restarts when it changes
 }
 
 func newBackups(d *Daemon) *backups {
@@ -60,13 +57,8 @@ func (b *backups) clock() backup.Clock {
 	if b.d.opts.BackupClock != nil {
 		return b.d.opts.BackupClock
 	}
-	return realClock{}
+	return b.d.clock
 }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // refresh reads the last good commit's backup settings after a pass and
 // kicks the manager. A checkout is made only when the good commit moved.
@@ -82,7 +74,7 @@ func (b *backups) refresh() {
 	if cur != nil && cur.commit == st.LastGoodCommit {
 		if want := cur.keyWith(stamp); want != cur.key {
 			b.mu.Lock()
-			b.setup = &backupSetup{commit: cur.commit, lab: cur.lab, dir: cur.dir, cfg: cur.cfg, jobs: cur.jobs, key: want}
+			b.setup = &backupSetup{commit: cur.commit, backups: cur.backups, dir: cur.dir, cfg: cur.cfg, jobs: cur.jobs, key: want}
 			b.mu.Unlock()
 		}
 		b.poke()
@@ -98,13 +90,12 @@ func (b *backups) refresh() {
 		b.d.log.Warn("reading the backup settings of the last good commit", "err", err)
 		return
 	}
-	s := &backupSetup{commit: st.LastGoodCommit, lab: l, dir: dir}
-	cfg, err := backup.ConfigFor(l, b.d.cfg.Host, b.d.cfg.Root)
-	jobs := backup.Jobs(l, b.d.cfg.Host)
-	if err != nil || !cfg.Enabled() || len(jobs) == 0 {
+	s := &backupSetup{commit: st.LastGoodCommit, dir: dir}
+	hb, err := agent.HostBackups(l, b.d.cfg.Host, b.d.cfg.Root)
+	if err != nil || !hb.Config.Enabled() || len(hb.Jobs) == 0 {
 		s = nil
 	} else {
-		s.cfg, s.jobs = cfg, jobs
+		s.backups, s.cfg, s.jobs = hb, hb.Config, hb.Jobs
 		s.key = s.keyWith(stamp)
 	}
 	b.mu.Lock()
@@ -212,26 +203,18 @@ func (b *backups) scheduler(ctx context.Context, s *backupSetup) (*backup.Schedu
 		return nil, err
 	}
 	r := &backup.Runner{Config: s.cfg, Secrets: store, Log: b.d.log.With("subsystem", "backup"), RetryLock: 30 * time.Minute}
-	if b.d.opts.BackupClock != nil {
-		r.Now = b.d.opts.BackupClock.Now
-	}
-	host := b.d.cfg.Host
-	jobs := func() []backup.Job { return backup.Jobs(s.lab, host) }
+	r.Now = b.clock().Now
 	if s.cfg.Root == "/" {
 		// Control is for restores; a scheduled backup does not need it.
 		if ctl, err := backup.NewDockerControl(); err == nil {
 			r.Control = ctl
 		}
-		cli, err := docker.Shared()
-		if err != nil {
-			return nil, err
-		}
-		hooks := backup.Hooks{
-			Quiesce:     roles.QuiesceEnv{Lab: s.lab, Host: s.lab.Hosts.Get(host), Docker: cli},
-			DumpCommand: backup.DumpCommand(host, s.dir, s.cfg.Root),
-		}
-		jobs = func() []backup.Job { return backup.HostJobs(s.lab, host, hooks) }
 	}
+	hooked, err := s.backups.HookedJobs(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	jobs := func() []backup.Job { return hooked }
 	if adjust := b.d.opts.BackupJobs; adjust != nil {
 		base := jobs
 		jobs = func() []backup.Job { return adjust(base()) }

@@ -22,12 +22,12 @@ import (
 // trusted, valid and applies cleanly, else keep (or return to) the last
 // good commit. It returns the time to wait before the next pass.
 func (d *Daemon) Converge(ctx context.Context) time.Duration {
-	start := time.Now()
+	start := d.clock.Now()
 	sctx, cancel := context.WithTimeout(ctx, d.opts.SyncTimeout)
 	res, err := d.syncer.Sync(sctx)
 	cancel()
-	d.metrics.syncSeconds.Observe(time.Since(start).Seconds())
-	now := time.Now()
+	d.metrics.syncSeconds.Observe(d.clock.Now().Sub(start).Seconds())
+	now := d.clock.Now()
 	var fe *gitsync.ForcePushError
 	switch {
 	case err == nil:
@@ -187,10 +187,10 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	if err != nil {
 		return "invalid", err
 	}
-	start := time.Now()
-	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only,
+	start := d.clock.Now()
+	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
 		Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
-	d.metrics.applySeconds.Observe(time.Since(start).Seconds())
+	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()
 		return "transient", err
@@ -201,7 +201,7 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 		d.metrics.applies.WithLabelValues("ok").Inc()
 	}
 	d.update(func(s *Status) {
-		s.LastApply = time.Now()
+		s.LastApply = d.clock.Now()
 		if rep != nil {
 			s.LastReport = rep
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 )
 
@@ -42,8 +43,11 @@ type Options struct {
 	// StaleAfter is how long without a sync that reached the server makes
 	// the status stale (default 3 intervals + 30s, so one slow poll does not).
 	StaleAfter time.Duration
-	// BackupClock is the backup scheduler's clock (tests inject a fake
-	// one; nil is the real clock).
+	// Clock is the daemon's time: its poll timer, status and metrics, and
+	// the passes it runs (nil is the wall clock; tests drive a fake).
+	Clock clock.Clock
+	// BackupClock is the backup scheduler's clock when it must differ
+	// from Clock (nil: Clock).
 	BackupClock backup.Clock
 	// BackupJobs, when set, adjusts the scheduler's jobs before each run
 	// (tests add quiesce steps under a folder root).
@@ -53,6 +57,7 @@ type Options struct {
 // Daemon is one running agent.
 type Daemon struct {
 	opts    Options
+	clock   clock.Clock
 	cfg     *Config
 	log     *slog.Logger
 	syncer  *gitsync.Syncer
@@ -66,7 +71,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	st       Status
-	failures int // consecutive failed syncs
+	changed  chan struct{} // closed at each status update (tests wait on it)
+	failures int           // consecutive failed syncs
 }
 
 // New checks the configuration; it touches neither disk nor network.
@@ -111,11 +117,12 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{opts: opts, cfg: cfg, log: opts.Log, syncer: s, keys: keys,
-		trigger: make(chan struct{}, 1), metrics: newMetrics(), hooks: newHookGuard(time.Now)}
+	d := &Daemon{opts: opts, clock: clock.Or(opts.Clock), cfg: cfg, log: opts.Log, syncer: s, keys: keys,
+		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	d.hooks = newHookGuard(d.clock.Now)
 	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
-		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: time.Now(),
+		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: d.clock.Now(),
 		Warnings: warnings(keys)}
 	d.metrics.register(d)
 	return d, nil
@@ -159,9 +166,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); d.backups.run(ctx) }()
 
-	timer := time.NewTimer(0)
+	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
-	<-timer.C
+	<-timer.C()
 	for first := true; ; first = false {
 		wait := d.Converge(ctx)
 		if ctx.Err() != nil {
@@ -174,15 +181,13 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		} else {
 			d.opts.Notify("STATUS=" + d.statusLine())
 		}
-		d.update(func(s *Status) { s.NextSync = time.Now().Add(wait) })
+		d.update(func(s *Status) { s.NextSync = d.clock.Now().Add(wait) })
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 		case <-d.trigger:
-			if !timer.Stop() {
-				<-timer.C
-			}
-		case <-timer.C:
+			timer.Stop()
+		case <-timer.C():
 		}
 		if ctx.Err() != nil {
 			break

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync/gitsynctest"
 	"github.com/homelab-agent/homelab-agent/agent/state"
@@ -280,7 +281,8 @@ func TestForcePushAfterRecloneRefused(t *testing.T) {
 
 func TestServerDownStaleThenRecovers(t *testing.T) {
 	h := newHarness(t, func(c *daemon.Config) { c.Interval = daemon.Duration(40 * time.Millisecond) })
-	h.d = h.newDaemon(daemon.Options{BackoffMax: 400 * time.Millisecond, Jitter: 0.01, StaleAfter: 80 * time.Millisecond})
+	clk := clock.NewFake(time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC))
+	h.d = h.newDaemon(daemon.Options{Clock: clk, BackoffMax: 400 * time.Millisecond, Jitter: 0.01, StaleAfter: 80 * time.Millisecond})
 	c0 := h.repo.Git("rev-parse", "HEAD")
 	h.converge()
 
@@ -297,9 +299,9 @@ func TestServerDownStaleThenRecovers(t *testing.T) {
 	if waits[4] > 410*time.Millisecond {
 		t.Fatalf("backoff is not capped: %v", waits)
 	}
-	time.Sleep(100 * time.Millisecond) // more than StaleAfter without a sync
+	clk.Advance(100 * time.Millisecond) // more than StaleAfter without a sync
 	s := h.d.Status()
-	if !s.Stale || s.StaleSeconds < 0.08 || s.SyncError == "" || s.AppliedCommit != c0 {
+	if !s.Stale || s.StaleSeconds != 0.1 || s.SyncError == "" || s.AppliedCommit != c0 {
 		t.Fatalf("server down: stale %v (%fs) err %q applied %s", s.Stale, s.StaleSeconds, s.SyncError, s.AppliedCommit)
 	}
 	if v := metric(t, h.d, "homelab_agent_seconds_since_last_sync"); v == "" || v == "0" {
@@ -309,7 +311,8 @@ func TestServerDownStaleThenRecovers(t *testing.T) {
 	h.srv.Start()
 	h.repo.Edit("homelab.yaml", "mullvad-base", "mullvad-family")
 	c1 := h.repo.CommitAndPush("while the server was down")
-	back := time.Now()
+	clk.Advance(time.Second)
+	back := clk.Now()
 	s = h.converge()
 	if s.LastSyncOK.Before(back) || s.SyncError != "" || s.AppliedCommit != c1 {
 		t.Fatalf("after recovery: %+v", s)

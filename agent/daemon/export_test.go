@@ -26,3 +26,6 @@ const MaxHookBody = maxHookBody
 
 // SetAncestry replaces the clone's ancestry check.
 func SetAncestry(d *Daemon, f func(old, new string) (bool, error)) { d.ancestry = f }
+
+// StatusChanged returns a channel closed at the daemon's next status update.
+func (d *Daemon) StatusChanged() <-chan struct{} { return d.statusChanged() }

@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -49,7 +47,7 @@ func (m *metrics) register(d *Daemon) {
 	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
 			Help: "Seconds since the last sync that reached the server (since start when none did)."},
-			func() float64 { s := d.Status(); return s.staleFor(time.Now()).Seconds() }),
+			func() float64 { s := d.Status(); return s.staleFor(d.clock.Now()).Seconds() }),
 		&backup.Collector{Load: d.backups.records},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

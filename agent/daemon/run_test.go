@@ -51,19 +51,23 @@ func (r *running) stop() {
 	}
 }
 
-// waitFor polls the status until cond holds (10 s at most).
+// waitFor waits for status updates until cond holds (10 s at most, a
+// safety net: nothing here waits for time to pass).
 func (r *running) waitFor(cond func(daemon.Status) bool, what string) daemon.Status {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
 	for {
+		changed := r.d.StatusChanged()
 		s := r.d.Status()
 		if cond(s) {
 			return s
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-deadline.C:
 			r.t.Fatalf("timed out waiting for %s: %+v", what, s)
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -82,6 +82,20 @@ func (d *Daemon) update(f func(*Status)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f(&d.st)
+	if d.changed != nil {
+		close(d.changed)
+	}
+	d.changed = make(chan struct{})
+}
+
+// statusChanged returns a channel closed at the next status update.
+func (d *Daemon) statusChanged() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.changed == nil {
+		d.changed = make(chan struct{})
+	}
+	return d.changed
 }
 
 // Status returns a snapshot of the daemon's status.
@@ -89,7 +103,7 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	s := d.st
 	d.mu.Unlock()
-	now := time.Now()
+	now := d.clock.Now()
 	s.StaleSeconds = s.staleFor(now).Seconds()
 	s.Stale = s.staleFor(now) > d.opts.StaleAfter
 	s.Backup = d.backups.status()

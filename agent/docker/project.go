@@ -15,6 +15,7 @@ import (
 	"github.com/docker/docker/client"
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -147,6 +148,10 @@ func (p *Project) environ() []string {
 // CheckApply implements resource.Resource: one list call to see the
 // project's containers; with nothing to do, nothing else is called.
 func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
+	if reason, held := hold.Check(env.Root, p.Name); held {
+		return &resource.Change{ID: p.ID(), Subsystem: p.Subsystem(), Action: resource.ActionHeld,
+			Summary: fmt.Sprintf("held by %s: containers left as they are this pass", reason)}, nil
+	}
 	proj, err := loadProject(ctx, &p.Source, env.Path, p.environ())
 	if err != nil {
 		return nil, err

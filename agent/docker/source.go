@@ -39,14 +39,13 @@ type File struct {
 // Secret references are replaced by placeholders while the compose files
 // load, so that the desired spec, its diff and every message hold only
 // «secret:NAME»; values are put in at the last moment, in the create call.
-var secretRe = regexp.MustCompile(`\$\{secret:([A-Za-z0-9_]*)\}`)
 var placeholderRe = regexp.MustCompile(`«secret:([A-Z][A-Z0-9_]*)»`)
 
 func hideSecrets(s string) string {
 	if !strings.Contains(s, "${secret:") {
 		return s
 	}
-	return secretRe.ReplaceAllString(s, "«secret:$1»")
+	return secrets.ReplaceRefs(s, secrets.Placeholder)
 }
 
 // placeholderNames lists the secrets a placeholder-form text refers to.

@@ -9,15 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
-// DataRoot is where users' data lives; the agent never deletes under it.
-const DataRoot = "/srv/data"
-
 // Absent is a file the agent wrote in an earlier pass that the lab repo no
 // longer asks for: the pass removes it, so that removing something from the
-// repo removes it from the host. Nothing under DataRoot is ever removed.
+// repo removes it from the host. Nothing under lab.DataRoot is ever removed.
 // When the path held a file before the agent first managed it (Restore),
 // that file, kept as <path>.homelab-agent-orig, is put back instead.
 type Absent struct {
@@ -36,7 +34,7 @@ func (a *Absent) Subsystem() string { return Subsystem }
 // CheckApply implements resource.Resource.
 func (a *Absent) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
 	clean := filepath.Clean(a.Path)
-	if clean == DataRoot || strings.HasPrefix(clean, DataRoot+"/") {
+	if clean == lab.DataRoot || strings.HasPrefix(clean, lab.DataRoot+"/") {
 		return nil, nil // data is never deleted by the agent
 	}
 	path := env.Path(clean)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // BenchmarkNoopCheck measures a pass over an unchanged table: build the
@@ -14,7 +15,7 @@ func BenchmarkNoopCheck(b *testing.B) {
 	needKernel(b)
 	ns := newNS(b, "bench")
 	l := loadTestLabB(b)
-	tb := roles.FirewallTable(roles.Input{Lab: l, Host: l.Hosts.Get("media")})
+	tb := agent.FirewallTable(role.Input{Lab: l, Host: l.Hosts.Get("media")})
 	tb.NetNS = nsPath(ns)
 	ctx := firewall.WithConfirm(context.Background(), firewall.Confirm{Probe: okProbe})
 	if _, err := tb.CheckApply(ctx, env, true); err != nil {
@@ -38,10 +39,10 @@ func BenchmarkNoopCheck(b *testing.B) {
 // BenchmarkBuildRender measures building and rendering a host's ruleset.
 func BenchmarkBuildRender(b *testing.B) {
 	l := loadTestLabB(b)
-	in := roles.Input{Lab: l, Host: l.Hosts.Get("vpn")}
+	in := role.Input{Lab: l, Host: l.Hosts.Get("vpn")}
 	b.ReportAllocs()
 	for b.Loop() {
-		rs, err := firewall.Build(roles.FirewallHost(in))
+		rs, err := firewall.Build(agent.FirewallHost(in))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // srvMain is the container's program: accept on every port it is given.
@@ -160,7 +161,7 @@ func TestRealDockerPublishedPorts(t *testing.T) {
 		{ns["proxy"], "tcp", media + ":9999", true},
 	})
 
-	tb := roles.FirewallTable(roles.Input{Lab: l, Host: l.Hosts.Get("media")})
+	tb := agent.FirewallTable(role.Input{Lab: l, Host: l.Hosts.Get("media")})
 	tb.NetNS = nsPath(ns["media"])
 	cctx := firewall.WithConfirm(context.Background(), firewall.Confirm{Probe: okProbe})
 	if _, err := tb.CheckApply(cctx, env, true); err != nil {

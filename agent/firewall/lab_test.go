@@ -7,17 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
 // testLab is the sample lab's shape on 10.231.0.0/24 (tests never send
 // to the real lab's addresses).
 const testLab = `domain: home.example
-network: {cidr: 10.231.0.0/24, gateway: 10.231.0.1, vpn_cidr: 100.64.0.0/10}
+network: {cidr: 10.231.0.0/24, gateway: 10.231.0.1, vpn_cidr: 100.64.0.0/10, lan_cidr: 10.232.0.0/24}
 proxy: {acme_email: admin@home.example, dns_provider: cloudflare}
 hosts:
   dns1:  {ip: 10.231.0.2,  role: dns}
@@ -41,7 +42,7 @@ func loadTestLabB(t testing.TB) *lab.Lab {
 	}
 	os.WriteFile(filepath.Join(dir, "apps/whoami/compose.yaml"), []byte("services: {whoami: {image: whoami}}\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, lab.LabFile), []byte(testLab), 0o644)
-	l, err := lab.Load(dir, roles.LabOptions())
+	l, err := lab.Load(dir, role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ type labNet struct {
 
 func buildLabNet(t *testing.T, l *lab.Lab) *labNet {
 	n := &labNet{ns: map[string]string{}}
-	for _, name := range []string{"gw", "client", "ctr"} {
+	for _, name := range []string{"gw", "client", "ctr", "lan"} {
 		n.ns[name] = newNS(t, name)
 	}
 	gw := n.ns["gw"]
@@ -82,6 +83,19 @@ func buildLabNet(t *testing.T, l *lab.Lab) *labNet {
 	sh(t, "ip", "-n", client, "addr", "add", "100.100.0.2/24", "dev", "eth0")
 	sh(t, "ip", "-n", client, "link", "set", "eth0", "up")
 	sh(t, "ip", "-n", client, "route", "add", "default", "via", "100.100.0.1")
+	// A home LAN client behind the gateway (the Proxmox node routes the LAN
+	// to the lab); every guest routes the LAN back through the gateway.
+	lan := n.ns["lan"]
+	sh(t, "ip", "link", "add", "eth1", "netns", gw, "type", "veth", "peer", "name", "eth0", "netns", lan)
+	sh(t, "ip", "-n", gw, "addr", "add", "10.232.0.1/24", "dev", "eth1")
+	sh(t, "ip", "-n", gw, "link", "set", "eth1", "up")
+	sh(t, "ip", "netns", "exec", gw, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	sh(t, "ip", "-n", lan, "addr", "add", "10.232.0.2/24", "dev", "eth0")
+	sh(t, "ip", "-n", lan, "link", "set", "eth0", "up")
+	sh(t, "ip", "-n", lan, "route", "add", "default", "via", "10.232.0.1")
+	for _, h := range l.Hosts {
+		sh(t, "ip", "-n", n.ns[h.Name], "route", "add", "10.232.0.0/24", "via", "10.231.0.1")
+	}
 	// A lab guest that tries to route to the VPN, and to the container.
 	sh(t, "ip", "-n", n.ns["dns1"], "route", "add", "100.64.0.0/10", "via", "10.231.0.4")
 	sh(t, "ip", "-n", n.ns["dns1"], "route", "add", "172.30.0.0/24", "via", "10.231.0.10")
@@ -147,7 +161,7 @@ func TestLabMatrix(t *testing.T) {
 	})
 
 	for _, h := range l.Hosts {
-		tb := roles.FirewallTable(roles.Input{Lab: l, Host: h})
+		tb := agent.FirewallTable(role.Input{Lab: l, Host: h})
 		tb.NetNS = nsPath(ns[h.Name])
 		if len(tb.ProbeTargets) != 1 || tb.ProbeTargets[0] != "10.231.0.1" {
 			t.Fatalf("%s: probe targets %v, want the gateway", h.Name, tb.ProbeTargets)
@@ -199,6 +213,16 @@ func TestLabMatrix(t *testing.T) {
 		{ns["dns1"], "tcp", "10.231.0.10:7000", true},
 		{ns["dns1"], "udp", "10.231.0.10:7000", false},
 		{ns["proxy"], "tcp", "10.231.0.10:7000", false},
+		// The home LAN (network.lan_cidr) reaches DNS and the proxy's
+		// 80/443, nothing else.
+		{ns["lan"], "udp", "10.231.0.2:53", true},
+		{ns["lan"], "tcp", "10.231.0.2:53", true},
+		{ns["lan"], "tcp", "10.231.0.3:443", true},
+		{ns["lan"], "tcp", "10.231.0.3:80", true},
+		{ns["lan"], "tcp", "10.231.0.2:22", false},
+		{ns["lan"], "tcp", "10.231.0.2:9123", false},
+		{ns["lan"], "tcp", "10.231.0.10:8096", false},
+		{ns["lan"], "tcp", "10.231.0.10:7000", false},
 		// The router forwards VPN -> lab, never lab -> VPN.
 		{ns["dns1"], "tcp", "100.100.0.2:22", false},
 	})

@@ -43,9 +43,7 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	if l.Bootstrap != nil {
 		checkBootstrap(l.Bootstrap, errs)
 	}
-	if l.Proxy.ACMEEmail != "" && !emailRe.MatchString(l.Proxy.ACMEEmail) {
-		errs.At(l.Proxy.ACMEEmailPos, "invalid acme_email %q", l.Proxy.ACMEEmail)
-	}
+	checkHostSettings(l, opts, errs)
 }
 
 func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
@@ -75,6 +73,16 @@ func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
 	}
 	if n.VPNCIDR.IsValid() && n.VPNCIDR.Overlaps(n.CIDR.Prefix) {
 		errs.At(n.VPNCIDRPos, "vpn_cidr %s overlaps network.cidr %s", n.VPNCIDR, n.CIDR)
+	}
+	if lan := n.LANCIDR; lan.IsValid() {
+		switch {
+		case !lan.Addr().Is4():
+			errs.At(n.LANCIDRPos, "network.lan_cidr must be an IPv4 network, got %s", lan)
+		case lan.Overlaps(n.CIDR.Prefix):
+			errs.At(n.LANCIDRPos, "lan_cidr %s overlaps network.cidr %s", lan, n.CIDR)
+		case n.VPNCIDR.IsValid() && lan.Overlaps(n.VPNCIDR.Prefix):
+			errs.At(n.LANCIDRPos, "lan_cidr %s overlaps vpn_cidr %s", lan, n.VPNCIDR)
+		}
 	}
 }
 
@@ -381,3 +389,7 @@ func checkBootstrap(b *Bootstrap, errs *Errors) {
 		errs.At(b.RepoPos, "invalid repo URL %q", b.Repo)
 	}
 }
+
+// ValidEmail reports whether s looks like an e-mail address (one @, a dot
+// in the domain, no spaces): the check roles use for their address keys.
+func ValidEmail(s string) bool { return emailRe.MatchString(s) }

@@ -15,6 +15,8 @@ import (
 type decoder struct {
 	file string
 	errs *Errors
+	// settings are the role-owned keys (Options.Settings).
+	settings []Setting
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -132,8 +134,20 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	t := v.Type()
 	fields := map[string]int{}
 	var names []string
+	var roleKeys map[string]Setting
+	var roleInto *RoleSettings
 	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		full := t.Field(i).Tag.Get("yaml")
+		if full == settingsTag {
+			roleInto = v.Field(i).Addr().Interface().(*RoleSettings)
+			roleKeys = map[string]Setting{}
+			for _, s := range d.settingsFor(t == reflect.TypeOf(Host{})) {
+				roleKeys[s.Key] = s
+				names = append(names, s.Key)
+			}
+			continue
+		}
+		tag := strings.Split(full, ",")[0]
 		if tag == "" || tag == "-" {
 			continue
 		}
@@ -144,6 +158,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
+		if s, isRole := roleKeys[k.Value]; !ok && isRole {
+			if seen[k.Value] {
+				d.errorf(k, "duplicate key %q", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			d.decodeSetting(s, k, val, roleInto)
+			continue
+		}
 		if !ok {
 			d.errorf(k, "unknown key %q (known keys: %s)", k.Value, strings.Join(names, ", "))
 			continue

@@ -7,14 +7,14 @@ import (
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
 const fixtures = "../../fixtures"
 
 func TestSampleLab(t *testing.T) {
-	l, err := lab.Load(filepath.Join(fixtures, "lab"), roles.LabOptions())
+	l, err := lab.Load(filepath.Join(fixtures, "lab"), role.LabOptions())
 	if err != nil {
 		t.Fatalf("the sample lab must be valid:\n%v", err)
 	}
@@ -32,7 +32,7 @@ func TestSampleLab(t *testing.T) {
 	for _, h := range l.Hosts {
 		roleSet[h.Role] = true
 	}
-	for _, r := range roles.Order {
+	for _, r := range role.Order() {
 		if !roleSet[r] {
 			t.Errorf("the sample lab has no host with role %s", r)
 		}
@@ -62,7 +62,7 @@ func TestBrokenLabs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = lab.Load(dir, roles.LabOptions())
+			_, err = lab.Load(dir, role.LabOptions())
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
@@ -82,7 +82,7 @@ func TestBrokenLabs(t *testing.T) {
 }
 
 func TestManyErrorsAllReported(t *testing.T) {
-	_, err := lab.Load(filepath.Join(fixtures, "broken", "many-errors"), roles.LabOptions())
+	_, err := lab.Load(filepath.Join(fixtures, "broken", "many-errors"), role.LabOptions())
 	errs, ok := err.(*lab.Errors)
 	if !ok || len(errs.List) < 10 {
 		t.Fatalf("want every problem reported (10+), got %v", err)
@@ -90,7 +90,7 @@ func TestManyErrorsAllReported(t *testing.T) {
 }
 
 func TestMissingFile(t *testing.T) {
-	_, err := lab.Load(t.TempDir(), roles.LabOptions())
+	_, err := lab.Load(t.TempDir(), role.LabOptions())
 	if err == nil || !strings.Contains(err.Error(), "no homelab.yaml") {
 		t.Fatalf("err = %v", err)
 	}
@@ -103,7 +103,7 @@ backup: {repository: "s3:https://s3.example/${secret:BUCKET}", notify_url: "http
 hosts:
   dns1: {ip: 192.168.100.2, role: dns}
 `)
-	l, err := lab.Parse(t.TempDir(), data, roles.LabOptions())
+	l, err := lab.Parse(t.TempDir(), data, role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func FuzzParse(f *testing.F) {
 		f.Fatalf("seed corpus too small: %d files", len(seeds)+len(more))
 	}
 	dir := filepath.Join(fixtures, "lab")
-	opts := roles.LabOptions()
+	opts := role.LabOptions()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := lab.Parse(dir, data, opts)
 		if (l == nil) == (err == nil) {

@@ -26,6 +26,8 @@ type Options struct {
 	// Validators run after the built-in checks, one per role that checks
 	// lab-wide settings it owns (the dns role checks dns.upstream, ...).
 	Validators []func(*Lab, *Errors)
+	// Settings are the keys the roles own, decoded into their own types.
+	Settings []Setting
 }
 
 // Load reads and checks dir/homelab.yaml. On failure the error is an
@@ -61,7 +63,7 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	if dec.Decode(&extra) == nil {
 		errs.Add(LabFile, extra.Line, extra.Column, "only one YAML document is allowed")
 	}
-	d := &decoder{file: LabFile, errs: &errs}
+	d := &decoder{file: LabFile, errs: &errs, settings: opts.Settings}
 	top := root.Content[0]
 	if top.Kind != yaml.MappingNode {
 		errs.Add(LabFile, top.Line, top.Column, "expected a mapping at the top level, got "+describe(top))

@@ -19,12 +19,13 @@ type Lab struct {
 	DomainPos  Pos     `yaml:"-"`
 	Network    Network `yaml:"network"`
 	NetworkPos Pos     `yaml:"-"`
-	DNS        DNS     `yaml:"dns"`
-	Proxy      Proxy   `yaml:"proxy"`
-	Backup     Backup  `yaml:"backup"`
-	Hosts      Hosts   `yaml:"hosts"`
-	HostsPos   Pos     `yaml:"-"`
-	Apps       []*App  `yaml:"apps"`
+	// Settings holds the top-level keys the roles own (dns:, proxy:);
+	// read them with SettingOf.
+	Settings RoleSettings `yaml:",settings"`
+	Backup   Backup       `yaml:"backup"`
+	Hosts    Hosts        `yaml:"hosts"`
+	HostsPos Pos          `yaml:"-"`
+	Apps     []*App       `yaml:"apps"`
 	// Bootstrap tells `homelab-agent bootstrap` how to build the lab on Proxmox.
 	Bootstrap    *Bootstrap `yaml:"bootstrap"`
 	BootstrapPos Pos        `yaml:"-"`
@@ -43,23 +44,10 @@ type Network struct {
 	GatewayPos Pos    `yaml:"-"`
 	VPNCIDR    Prefix `yaml:"vpn_cidr"`
 	VPNCIDRPos Pos    `yaml:"-"`
-}
-
-// DNS configures the dns role: the DNS-over-TLS profile used for names
-// outside the lab.
-type DNS struct {
-	Upstream    string `yaml:"upstream"`
-	UpstreamPos Pos    `yaml:"-"`
-}
-
-// Proxy configures the traefik role's certificates.
-type Proxy struct {
-	ACMEEmail      string `yaml:"acme_email"`
-	ACMEEmailPos   Pos    `yaml:"-"`
-	DNSProvider    string `yaml:"dns_provider"`
-	DNSProviderPos Pos    `yaml:"-"`
-	// ACMEStaging uses Let's Encrypt's staging CA (for trying a new lab).
-	ACMEStaging bool `yaml:"acme_staging"`
+	// LANCIDR is the home LAN routed to the lab through the node: its
+	// clients may reach the services people use (the proxy's 80/443, DNS).
+	LANCIDR    Prefix `yaml:"lan_cidr"`
+	LANCIDRPos Pos    `yaml:"-"`
 }
 
 // Backup is the lab-wide restic policy; hosts may override the schedule.
@@ -120,8 +108,9 @@ type Host struct {
 	ComposePos Pos    `yaml:"-"`
 	// ComposeData is the compose file's content, read when the lab loads.
 	ComposeData []byte `yaml:"-"`
-	// GPU passes /dev/dri into the containers of roles that use it (jellyfin).
-	GPU bool `yaml:"gpu"`
+	// Settings holds the host keys its role owns (gpu:); read them with
+	// HostSettingOf.
+	Settings RoleSettings `yaml:",settings"`
 }
 
 // VM is how bootstrap creates the host on Proxmox.
@@ -294,3 +283,11 @@ func (p *Prefix) unmarshalNode(n *yaml.Node) string {
 }
 
 func quote(s string) string { return "\"" + strings.ReplaceAll(s, "\"", "\\\"") + "\"" }
+
+// DataRoot is the data disk's mount point on every VM: the one place
+// data users care about lives. Nothing the agent does on its own deletes
+// anything below it.
+const DataRoot = "/srv/data"
+
+// DataDir is a service's data folder as a host path, /srv/data/<service>.
+func DataDir(service string) string { return DataRoot + "/" + service }

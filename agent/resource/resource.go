@@ -37,13 +37,18 @@ type Depender interface {
 type Change struct {
 	ID        string `json:"id"`
 	Subsystem string `json:"subsystem"`
-	// Action is one of create, update, delete.
+	// Action is one of create, update, delete, or ActionHeld.
 	Action string `json:"action"`
 	// Summary says what differs, for a person ("content", "mode 0644 -> 0640").
 	Summary string `json:"summary"`
 	// Diff is a unified diff, when the change has one.
 	Diff string `json:"diff,omitempty"`
 }
+
+// ActionHeld is the action of a resource left as it is because its
+// service is held (a restore or a backup's quiesce step, agent/hold): the
+// pass reports it but counts no change and runs no hook for it.
+const ActionHeld = "held"
 
 // Env is what resources may use from the host they run on.
 type Env struct {

@@ -184,3 +184,29 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("missing secret %s: add it to %s (mode 0600) or set %s<NAME>",
 		strings.Join(e.Names, ", "), File, EnvPrefix)
 }
+
+// ReplaceRefs returns s with every well-formed ${secret:NAME} reference
+// replaced by f(NAME); malformed references are left as they are. It is
+// the one parser of the reference syntax: placeholders in compose files,
+// repository strings shown to people and the lab's checks all use Find.
+func ReplaceRefs(s string, f func(name string) string) string {
+	refs := Find(s)
+	if len(refs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, r := range refs {
+		if r.Problem != "" {
+			continue
+		}
+		b.WriteString(s[last:r.Offset])
+		b.WriteString(f(r.Name))
+		last = r.Offset + len(open) + len(r.Name) + 1
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// Placeholder is how a secret stands in plans, specs and reports: «secret:NAME».
+func Placeholder(name string) string { return "«secret:" + name + "»" }

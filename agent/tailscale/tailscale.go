@@ -154,6 +154,27 @@ func (u *Up) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*re
 	return ch, nil
 }
 
+// Healthy is the router's health probe: tailscaled runs, is logged in and
+// advertises the lab's routes with the settings u wants.
+func (u *Up) Healthy(ctx context.Context) error {
+	cli, err := lookPath(u.CLI, "tailscale", "install Tailscale (pkgs.tailscale.com) on the router")
+	if err != nil {
+		return err
+	}
+	var p Prefs
+	var s Status
+	if err := u.runJSON(ctx, cli, &p, "debug", "prefs"); err != nil {
+		return fmt.Errorf("reading tailscale prefs: %w", err)
+	}
+	if err := u.runJSON(ctx, cli, &s, "status", "--json"); err != nil {
+		return fmt.Errorf("reading tailscale status: %w", err)
+	}
+	if d := u.Differences(p, s); len(d) > 0 {
+		return errors.New(strings.Join(d, "; "))
+	}
+	return nil
+}
+
 func (u *Up) change(what []string, why string) *resource.Change {
 	return &resource.Change{ID: u.ID(), Subsystem: Subsystem, Action: "update",
 		Summary: strings.Join(what, ", ") + " (" + why + ")",

@@ -14,10 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
-	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // backupCmd holds what backup, snapshots and restore share.
@@ -37,10 +36,11 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 	if err != nil {
 		return nil, nil, labOrUsage(c, err)
 	}
-	cfg, err := backup.ConfigFor(l, b.host, b.root)
+	hb, err := agent.HostBackups(l, b.host, b.root)
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg := hb.Config
 	if !cfg.Enabled() {
 		return nil, nil, fmt.Errorf("backup.repository is not set in homelab.yaml: the lab has no backups")
 	}
@@ -48,18 +48,11 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	jobs := backup.Jobs(l, b.host)
-	if cfg.Root == "/" {
-		// On the real host the roles' quiesce steps and dumps act on the
-		// Docker Engine; a folder --root has no containers to quiesce.
-		cli, err := docker.Shared()
-		if err != nil {
-			return nil, nil, err
-		}
-		jobs = backup.HostJobs(l, b.host, backup.Hooks{
-			Quiesce:     roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get(b.host), Docker: cli},
-			DumpCommand: backup.DumpCommand(b.host, b.repo, cfg.Root),
-		})
+	// On the real host the services' quiesce steps and dumps act on the
+	// Docker Engine; a folder --root has no containers to quiesce.
+	jobs, err := hb.HookedJobs(b.repo)
+	if err != nil {
+		return nil, nil, err
 	}
 	if b.service != "" {
 		var names []string
@@ -262,12 +255,11 @@ func newBackupDump() *cobra.Command {
 			if err != nil {
 				return labOrUsage(c, err)
 			}
-			cli, err := docker.Shared()
+			hb, err := agent.HostBackups(l, b.host, b.root)
 			if err != nil {
 				return err
 			}
-			env := roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get(b.host), Docker: cli}
-			return backup.WriteDump(c.Context(), b.service, env, c.OutOrStdout())
+			return hb.WriteDump(c.Context(), b.service, c.OutOrStdout())
 		},
 	}
 	b.register(c)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 func newValidate() *cobra.Command {
@@ -32,7 +32,7 @@ On success it lists each host with the secrets it needs.`,
 				return labError(c, err)
 			}
 			out := c.OutOrStdout()
-			for _, name := range roles.Order {
+			for _, name := range role.Names() {
 				for _, h := range l.WithRole(name) {
 					_, d, err := agent.Desired(l, h.Name, nil, time.Now())
 					if err != nil {

@@ -78,6 +78,14 @@ type agentProc struct {
 	mu    sync.Mutex
 	lines []string
 	seen  chan string
+	eof   chan struct{} // closed once every line of stderr was read
+}
+
+// wait waits for the agent to exit after its log was read to the end
+// (Wait closes the pipe: called first, it can lose the last lines).
+func (p *agentProc) wait() error {
+	<-p.eof
+	return p.cmd.Wait()
 }
 
 func startAgent(t *testing.T, bin, config, root string) *agentProc {
@@ -88,11 +96,12 @@ func startAgent(t *testing.T, bin, config, root string) *agentProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{cmd: cmd, seen: make(chan string, 1000)}
+	p := &agentProc{cmd: cmd, seen: make(chan string, 1000), eof: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
+		defer close(p.eof)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			p.mu.Lock()
@@ -107,7 +116,7 @@ func startAgent(t *testing.T, bin, config, root string) *agentProc {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
-			cmd.Wait()
+			p.wait()
 		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", p.log())
@@ -196,7 +205,7 @@ func TestRunKill9MidApply(t *testing.T) {
 		// Kill on the first change the agent reports for this commit.
 		waitChanged(t, p, pushed)
 		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
+		p.wait()
 		mid := snapshot(t, root)
 		st, _ := state.Load(root)
 		if st.AppliedCommit != want {
@@ -270,7 +279,7 @@ func TestRunKill9MidApply(t *testing.T) {
 	waitChanged(t, p, pushed)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {

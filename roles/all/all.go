@@ -1,5 +1,6 @@
-// Package all registers every role; the binary and the engine's tests
-// import it, so a new role is added here and nowhere else outside roles/.
+// Package all registers every role; the binary and the tests import it. A
+// new role is added here, in roles.Order, and in its own package under
+// roles/, and nowhere else (docs/architecture.md).
 package all
 
 import (

@@ -24,6 +24,9 @@ func renderConf(l *lab.Lab, up Upstream, zones []*Zone) []byte {
 	if l.Network.VPNCIDR.IsValid() {
 		fmt.Fprintf(&b, "\t%s;\n", l.Network.VPNCIDR)
 	}
+	if l.Network.LANCIDR.IsValid() {
+		fmt.Fprintf(&b, "\t%s;\t// the home LAN (network.lan_cidr)\n", l.Network.LANCIDR)
+	}
 	b.WriteString("};\n\n")
 	fmt.Fprintf(&b, "// DNS-over-TLS to %s; the certificate must name %s.\n", name, up.Hostname)
 	fmt.Fprintf(&b, "tls %s {\n\tremote-hostname %q;\n\tca-file %q;\n};\n\n", name, up.Hostname, CAFile)

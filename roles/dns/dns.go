@@ -5,13 +5,15 @@ package dns
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // Paths of the files the role manages.
@@ -23,22 +25,44 @@ const (
 // Role is the dns role.
 type Role struct{}
 
-func init() { roles.Register(Role{}) }
+func init() { role.Register(Role{}) }
 
 var (
-	_ roles.Role      = Role{}
-	_ roles.Validator = Role{}
+	_ role.Role         = Role{}
+	_ role.Validator    = Role{}
+	_ role.Configurable = Role{}
+	_ role.Player       = Role{}
 )
 
-// Name implements roles.Role.
+// SettingsKey is the top-level key of homelab.yaml the role owns.
+const SettingsKey = "dns"
+
+// Settings are the role's keys under dns: in homelab.yaml: the
+// DNS-over-TLS profile used for names outside the lab.
+type Settings struct {
+	Upstream    string  `yaml:"upstream"`
+	UpstreamPos lab.Pos `yaml:"-"`
+}
+
+// Name implements role.Role.
 func (Role) Name() string { return "dns" }
 
-// Build implements roles.Role.
-func (Role) Build(in roles.Input) (*roles.Output, error) {
+// Plays implements role.Player: the lab's name server.
+func (Role) Plays() []role.Part { return []role.Part{role.NameServer} }
+
+// Settings implements role.Configurable: the dns: block.
+func (Role) Settings() []lab.Setting {
+	return []lab.Setting{{Key: SettingsKey, New: func() any { return new(Settings) }}}
+}
+
+func settings(l *lab.Lab) *Settings { return lab.SettingOf[Settings](l, SettingsKey) }
+
+// Build implements role.Role.
+func (Role) Build(in role.Input) (*role.Output, error) {
 	l := in.Lab
 	up := upstreams[upstreamName(l)]
 	zones := Zones(l)
-	out := &roles.Output{Memory: map[string]string{}}
+	out := &role.Output{Memory: map[string]string{}}
 	watch := []string{}
 	for _, z := range zones {
 		body := z.Render()
@@ -52,6 +76,7 @@ func (Role) Build(in roles.Input) (*roles.Output, error) {
 	conf := &files.File{Path: ConfPath, Content: renderConf(l, up, zones), Mode: 0o640, Owner: "root", Group: "bind"}
 	out.Resources = append([]resource.Resource{conf}, out.Resources...)
 	watch = append([]string{conf.ID()}, watch...)
+	out.Health = zoneHealth(l, in.Host)
 	out.Hooks = []*resource.Hook{{
 		Name:  "reload-named",
 		Watch: watch,
@@ -64,27 +89,28 @@ func (Role) Build(in roles.Input) (*roles.Output, error) {
 }
 
 func upstreamName(l *lab.Lab) string {
-	if l.DNS.Upstream == "" {
-		return DefaultUpstream
+	if u := settings(l).Upstream; u != "" {
+		return u
 	}
-	return l.DNS.Upstream
+	return DefaultUpstream
 }
 
-// Validate implements roles.Validator: the upstream profile exists, and
+// Validate implements role.Validator: the upstream profile exists, and
 // every name in the lab's zone is used once and points somewhere.
 func (Role) Validate(l *lab.Lab, errs *lab.Errors) {
-	if u := l.DNS.Upstream; u != "" {
-		if _, ok := upstreams[u]; !ok {
-			errs.At(l.DNS.UpstreamPos, "unknown dns.upstream %q (known: %s)", u, strings.Join(upstreamNames(), ", "))
+	if s := settings(l); s.Upstream != "" {
+		if _, ok := upstreams[s.Upstream]; !ok {
+			u := s.Upstream
+			errs.At(s.UpstreamPos, "unknown dns.upstream %q (known: %s)", u, strings.Join(upstreamNames(), ", "))
 		}
 	}
 	names := map[string]string{}
 	for _, h := range l.Hosts {
 		names[h.Name] = "host " + h.Name
 	}
-	svcs := roles.Services(l)
-	if len(svcs) > 0 && len(l.WithRole("traefik")) == 0 {
-		errs.At(svcs[0].Pos, "service %s is exposed but no host has the traefik role", svcs[0].Subdomain)
+	svcs := role.Services(l)
+	if len(svcs) > 0 && len(role.HostsPlaying(l, role.ReverseProxy)) == 0 {
+		errs.At(svcs[0].Pos, "service %s is exposed but no host has the %s role", svcs[0].Subdomain, role.RolesPlaying(role.ReverseProxy))
 	}
 	for _, s := range svcs {
 		if other, dup := names[s.Subdomain]; dup {
@@ -109,4 +135,20 @@ func nextSerial(mem string, body []byte, now time.Time) (uint32, string) {
 	fmt.Sscanf(now.Format("20060102"), "%d", &day)
 	serial := max(prev+1, day*100)
 	return serial, fmt.Sprintf("%d %s", serial, hash)
+}
+
+// zoneHealth asks this host's named, on its lab address, for every host's
+// and every published service's name.
+func zoneHealth(l *lab.Lab, h *lab.Host) health.Spec {
+	server := net.JoinHostPort(h.IP.String(), "53")
+	spec := health.Spec{Deadline: 30 * time.Second}
+	for _, x := range l.Hosts {
+		spec.Probes = append(spec.Probes, health.DNS{Server: server, Name: x.Name + "." + l.Domain, Want: x.IP.Addr})
+	}
+	if proxies := role.HostsPlaying(l, role.ReverseProxy); len(proxies) > 0 {
+		for _, s := range role.Services(l) {
+			spec.Probes = append(spec.Probes, health.DNS{Server: server, Name: s.Subdomain + "." + l.Domain, Want: proxies[0].IP.Addr})
+		}
+	}
+	return spec
 }

@@ -13,9 +13,9 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 	"github.com/homelab-agent/homelab-agent/roles/dns"
 )
@@ -107,7 +107,7 @@ func TestSerialChangesOnlyWithContent(t *testing.T) {
 	}
 	load := func(extra string) *lab.Lab {
 		t.Helper()
-		l, err := lab.Parse("../../fixtures/golden/variant", append(append([]byte{}, base...), extra...), roles.LabOptions())
+		l, err := lab.Parse("../../fixtures/golden/variant", append(append([]byte{}, base...), extra...), role.LabOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +126,7 @@ func TestSerialChangesOnlyWithContent(t *testing.T) {
 	// A new host (appended to hosts via a second document is not allowed,
 	// so rebuild the file with one more host line).
 	withHost := strings.Replace(string(base), "  tv:", "  cam:   {ip: 10.20.2.30, role: jellyfin, expose: {subdomain: camera}}\n  tv:", 1)
-	l2, err := lab.Parse("../../fixtures/golden/variant", []byte(withHost), roles.LabOptions())
+	l2, err := lab.Parse("../../fixtures/golden/variant", []byte(withHost), role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

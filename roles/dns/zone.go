@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // Zone is one zone the role serves: the lab's domain or a reverse zone.
@@ -36,7 +36,7 @@ func (z *Zone) Path() string { return ZoneDir + "/db." + z.Name }
 // block of the lab network that holds a host.
 func Zones(l *lab.Lab) []*Zone {
 	var ns []string
-	for _, h := range l.WithRole("dns") {
+	for _, h := range role.HostsPlaying(l, role.NameServer) {
 		ns = append(ns, h.Name+"."+l.Domain+".")
 	}
 	contact := "hostmaster." + l.Domain + "."
@@ -44,8 +44,8 @@ func Zones(l *lab.Lab) []*Zone {
 	for _, h := range l.Hosts {
 		fwd.Records = append(fwd.Records, Record{Name: h.Name, Type: "A", Value: h.IP.String(), Comment: "role " + h.Role})
 	}
-	if proxies := l.WithRole("traefik"); len(proxies) > 0 {
-		for _, s := range roles.Services(l) {
+	if proxies := role.HostsPlaying(l, role.ReverseProxy); len(proxies) > 0 {
+		for _, s := range role.Services(l) {
 			fwd.Records = append(fwd.Records, Record{Name: s.Subdomain, Type: "A", Value: proxies[0].IP.String(),
 				Comment: fmt.Sprintf("via %s to %s:%d", proxies[0].Name, s.Host.Name, s.Port)})
 		}

@@ -7,9 +7,12 @@ package immich
 import (
 	_ "embed"
 	"strconv"
+	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/roles"
 )
 
@@ -24,29 +27,30 @@ const (
 )
 
 // DataDir holds the photo library and the database on the data disk.
-var DataDir = roles.DataDir(Project)
+var DataDir = lab.DataDir(Project)
 
 // Role is the immich role.
 type Role struct{}
 
-func init() { roles.Register(Role{}) }
+func init() { role.Register(Role{}) }
 
 var (
-	_ roles.Role      = Role{}
-	_ roles.Exposer   = Role{}
-	_ roles.Validator = Role{}
-	_ roles.Dumper    = Role{}
+	_ role.Role      = Role{}
+	_ role.Exposer   = Role{}
+	_ role.Validator = Role{}
+	_ backup.Dumper  = dump{}
 )
 
-// Name implements roles.Role.
+// Name implements role.Role.
 func (Role) Name() string { return "immich" }
 
-// DefaultExpose implements roles.Exposer.
+// DefaultExpose implements role.Exposer.
 func (Role) DefaultExpose() (string, int) { return "immich", 2283 }
 
-// Build implements roles.Role with upstream example.env's variables.
-func (Role) Build(in roles.Input) (*roles.Output, error) {
-	_, port := roles.PublicHost(in)
+// Build implements role.Role with upstream example.env's variables; the
+// data folder is a stateful service whose database is also dumped.
+func (Role) Build(in role.Input) (*role.Output, error) {
+	_, port := role.PublicHost(in)
 	vars := map[string]string{
 		"UPLOAD_LOCATION":  DataDir + "/library",
 		"DB_DATA_LOCATION": DataDir + "/postgres",
@@ -56,8 +60,12 @@ func (Role) Build(in roles.Input) (*roles.Output, error) {
 		"HTTP_PORT":        strconv.Itoa(port),
 	}
 	p := roles.Containers(in, Project, "roles/immich/compose.yaml", composeFile, vars)
-	return &roles.Output{Resources: []resource.Resource{p}}, nil
+	return &role.Output{
+		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/api/server/ping", 120*time.Second),
+		Stateful:  []backup.Service{{Name: Project, Dump: dump{}}},
+	}, nil
 }
 
-// Validate implements roles.Validator.
+// Validate implements role.Validator.
 func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }

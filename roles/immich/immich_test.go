@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	"github.com/homelab-agent/homelab-agent/roles/immich"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
@@ -105,7 +105,7 @@ func TestRoleRunsAndDumps(t *testing.T) {
 		t.Errorf("port bindings %v", server.HostConfig.PortBindings)
 	}
 	var dump bytes.Buffer
-	if err := (immich.Role{}).Dump(ctx, roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get("photos"), Docker: cli}, &dump); err != nil {
+	if err := rolestest.Service(t, l, "photos").Dump.Dump(ctx, backup.Env{Lab: l, Host: l.Hosts.Get("photos"), Docker: cli}, &dump); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(dump.String(), "stand-in dump --clean --if-exists --username=postgres") {
@@ -115,7 +115,7 @@ func TestRoleRunsAndDumps(t *testing.T) {
 	if err := docker.Stop(ctx, cli, immich.Project, immich.Database); err != nil {
 		t.Fatal(err)
 	}
-	if err := (immich.Role{}).Dump(ctx, roles.QuiesceEnv{Docker: cli}, &dump); err == nil {
+	if err := rolestest.Service(t, l, "photos").Dump.Dump(ctx, backup.Env{Docker: cli}, &dump); err == nil {
 		t.Fatal("dump of a stopped database succeeded")
 	}
 }

@@ -8,10 +8,13 @@ import (
 	"context"
 	_ "embed"
 	"strconv"
+	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/roles"
 )
 
@@ -31,47 +34,64 @@ const (
 // Role is the jellyfin role.
 type Role struct{}
 
-func init() { roles.Register(Role{}) }
+func init() { role.Register(Role{}) }
 
 var (
-	_ roles.Role      = Role{}
-	_ roles.Exposer   = Role{}
-	_ roles.Validator = Role{}
-	_ roles.Quiescer  = Role{}
+	_ role.Role         = Role{}
+	_ role.Exposer      = Role{}
+	_ role.Validator    = Role{}
+	_ role.Configurable = Role{}
+	_ backup.Quiescer   = quiesce{}
 )
 
-// Name implements roles.Role.
+// GPUKey is the host key that passes /dev/dri into the container.
+const GPUKey = "gpu"
+
+// Name implements role.Role.
 func (Role) Name() string { return "jellyfin" }
 
-// DefaultExpose implements roles.Exposer.
+// DefaultExpose implements role.Exposer.
 func (Role) DefaultExpose() (string, int) { return "jellyfin", 8096 }
 
-// Build implements roles.Role: the published URL clients are told about.
-func (r Role) Build(in roles.Input) (*roles.Output, error) {
-	host, port := roles.PublicHost(in)
+// Settings implements role.Configurable: `gpu: true` on a jellyfin host.
+func (Role) Settings() []lab.Setting {
+	return []lab.Setting{{Key: GPUKey, Host: true, New: func() any { return new(bool) }}}
+}
+
+// Build implements role.Role: the published URL clients are told about,
+// and the data folder as a stateful service stopped for its backup.
+func (r Role) Build(in role.Input) (*role.Output, error) {
+	host, port := role.PublicHost(in)
 	url := ""
 	if host != "" {
 		url = "https://" + host
 	}
 	vars := map[string]string{
-		"DATA_DIR":   roles.DataDir(Project),
+		"DATA_DIR":   lab.DataDir(Project),
 		"PUBLIC_URL": url,
 		"HTTP_PORT":  strconv.Itoa(port),
 	}
 	var overlays []docker.File
-	if in.Host.GPU {
+	if *lab.HostSettingOf[bool](in.Host, GPUKey) {
 		overlays = append(overlays, docker.File{Name: "roles/jellyfin/compose.gpu.yaml", Content: gpuFile})
 	}
 	p := roles.Containers(in, Project, "roles/jellyfin/compose.yaml", composeFile, vars, overlays...)
-	return &roles.Output{Resources: []resource.Resource{p}}, nil
+	return &role.Output{
+		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/health", 90*time.Second),
+		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
+	}, nil
 }
 
 // Validate implements roles.Validator.
 func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }
 
-// Quiesce implements roles.Quiescer: Jellyfin's SQLite databases are
-// only consistent at rest, so the container stops for the backup.
-func (Role) Quiesce(ctx context.Context, q roles.QuiesceEnv) (func(context.Context) error, error) {
+// quiesce stops Jellyfin for its backup: its SQLite databases are only
+// consistent at rest.
+type quiesce struct{}
+
+// Quiesce implements backup.Quiescer.
+func (quiesce) Quiesce(ctx context.Context, q backup.Env) (func(context.Context) error, error) {
 	resume := func(ctx context.Context) error { return docker.Start(ctx, q.Docker, Project, Service) }
 	return resume, docker.Stop(ctx, q.Docker, Project, Service)
 }

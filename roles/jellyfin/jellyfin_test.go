@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/roles/jellyfin"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
@@ -42,10 +43,8 @@ func TestRoleRunsAndStopsForBackup(t *testing.T) {
 	if !slices.Contains(c.Config.Env, "JELLYFIN_PublishedServerUrl=https://jellyfin.home.example") {
 		t.Errorf("env %v", c.Config.Env)
 	}
-	r, _ := roles.Lookup("jellyfin")
-	q := roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get("media"), Docker: cli}
 	boom := errors.New("backup failed")
-	err = roles.Quiesced(ctx, r, q, func(context.Context) error {
+	err = rolestest.Quiesced(ctx, t, l, "media", backup.Env{Docker: cli}, func(context.Context) error {
 		c, _ := cli.ContainerInspect(ctx, "jellyfin-jellyfin-1")
 		if c.State.Running {
 			t.Error("jellyfin runs during the backup")
@@ -65,8 +64,7 @@ func TestRoleRunsAndStopsForBackup(t *testing.T) {
 
 func TestGPUPassesDevDri(t *testing.T) {
 	l := rolestest.Lab(t, "  media: {ip: 192.168.100.12, role: jellyfin, gpu: true}\n", nil)
-	r, _ := roles.Lookup("jellyfin")
-	out, err := r.Build(roles.Input{Lab: l, Host: l.Hosts.Get("media")})
+	out, err := jellyfin.Role{}.Build(role.Input{Lab: l, Host: l.Hosts.Get("media")})
 	if err != nil {
 		t.Fatal(err)
 	}

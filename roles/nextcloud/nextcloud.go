@@ -7,9 +7,12 @@ import (
 	_ "embed"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/roles"
 )
 
@@ -25,38 +28,43 @@ const (
 // Role is the nextcloud role.
 type Role struct{}
 
-func init() { roles.Register(Role{}) }
+func init() { role.Register(Role{}) }
 
 var (
-	_ roles.Role      = Role{}
-	_ roles.Exposer   = Role{}
-	_ roles.Validator = Role{}
-	_ roles.Quiescer  = Role{}
+	_ role.Role       = Role{}
+	_ role.Exposer    = Role{}
+	_ role.Validator  = Role{}
+	_ backup.Quiescer = quiesce{}
 )
 
-// Name implements roles.Role.
+// Name implements role.Role.
 func (Role) Name() string { return "nextcloud" }
 
-// DefaultExpose implements roles.Exposer.
+// DefaultExpose implements role.Exposer.
 func (Role) DefaultExpose() (string, int) { return "nextcloud", 80 }
 
-// Build implements roles.Role: the compose project with the trusted
+// Build implements role.Role: the compose project with the trusted
 // domain, trusted proxies and the overwrite settings Nextcloud needs
-// behind a TLS-terminating proxy.
-func (r Role) Build(in roles.Input) (*roles.Output, error) {
-	host, port := roles.PublicHost(in)
+// behind a TLS-terminating proxy, and its data folder as a stateful
+// service backed up in maintenance mode.
+func (r Role) Build(in role.Input) (*role.Output, error) {
+	host, port := role.PublicHost(in)
 	var proxies []string
-	for _, p := range in.Lab.WithRole("traefik") {
+	for _, p := range role.HostsPlaying(in.Lab, role.ReverseProxy) {
 		proxies = append(proxies, p.IP.String())
 	}
 	vars := map[string]string{
-		"DATA_DIR":        roles.DataDir(Project),
+		"DATA_DIR":        lab.DataDir(Project),
 		"PUBLIC_HOST":     host,
 		"HTTP_PORT":       strconv.Itoa(port),
 		"TRUSTED_PROXIES": strings.Join(proxies, " "),
 	}
 	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
-	return &roles.Output{Resources: []resource.Resource{p}}, nil
+	return &role.Output{
+		Resources: []resource.Resource{p},
+		Health:    roles.AppHealth(in, "/status.php", 120*time.Second),
+		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
+	}, nil
 }
 
 // Validate implements roles.Validator.

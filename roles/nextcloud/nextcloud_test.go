@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
-	"github.com/homelab-agent/homelab-agent/roles"
 	"github.com/homelab-agent/homelab-agent/roles/nextcloud"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
@@ -71,12 +71,11 @@ func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
 	}
 	os.Chmod(html, 0o777) // occ runs as www-data (33)
 	rolestest.Pass(t, l, "cloud", root, true)
-	q := roles.QuiesceEnv{Lab: l, Host: l.Hosts.Get("cloud"), Docker: dockertest.Client(t)}
-	r, _ := roles.Lookup("nextcloud")
+	env := backup.Env{Docker: dockertest.Client(t)}
 	log := func() string { b, _ := os.ReadFile(filepath.Join(html, "maintenance.log")); return string(b) }
 
 	var during string
-	err := roles.Quiesced(context.Background(), r, q, func(context.Context) error {
+	err := rolestest.Quiesced(context.Background(), t, l, "cloud", env, func(context.Context) error {
 		during = log()
 		return nil
 	})
@@ -85,13 +84,13 @@ func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
 	}
 	// The backup fails: maintenance mode is still turned off.
 	boom := errors.New("backup failed")
-	err = roles.Quiesced(context.Background(), r, q, func(context.Context) error { return boom })
+	err = rolestest.Quiesced(context.Background(), t, l, "cloud", env, func(context.Context) error { return boom })
 	if !errors.Is(err, boom) || !strings.HasSuffix(log(), "on uid=33\noff uid=33\n") || strings.Count(log(), "off") != 2 {
 		t.Fatalf("err %v, log %q", err, log())
 	}
 	// The context is cancelled during the backup: resume still runs.
 	ctx, cancel := context.WithCancel(context.Background())
-	err = roles.Quiesced(ctx, r, q, func(context.Context) error { cancel(); return ctx.Err() })
+	err = rolestest.Quiesced(ctx, t, l, "cloud", env, func(context.Context) error { cancel(); return ctx.Err() })
 	if !errors.Is(err, context.Canceled) || strings.Count(log(), "off") != 3 {
 		t.Fatalf("err %v, log %q", err, log())
 	}

@@ -3,16 +3,18 @@ package nextcloud
 import (
 	"context"
 
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // occUser runs occ as the web server's user (www-data in the official image).
 const occUser = "33"
 
-// Quiesce implements roles.Quiescer: maintenance mode on for the backup,
-// off again in resume.
-func (Role) Quiesce(ctx context.Context, q roles.QuiesceEnv) (func(context.Context) error, error) {
+// quiesce turns maintenance mode on for the backup, off again in resume.
+type quiesce struct{}
+
+// Quiesce implements backup.Quiescer.
+func (quiesce) Quiesce(ctx context.Context, q backup.Env) (func(context.Context) error, error) {
 	occ := func(ctx context.Context, mode string) error {
 		return docker.Exec(ctx, q.Docker, Project, App, occUser, []string{"php", "occ", "maintenance:mode", mode}, nil)
 	}

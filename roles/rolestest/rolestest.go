@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -35,6 +36,28 @@ var Secrets = map[string]string{
 	"NEXTCLOUD_DB_PASSWORD":    "test-db-pw-222",
 	"IMMICH_DB_PASSWORD":       "test-immich-pw-333",
 	"TAILSCALE_AUTHKEY":        "tskey-test-444",
+}
+
+// LabWithProxy is Lab with the proxy host written as proxy (e.g. with
+// host keys of its own).
+func LabWithProxy(t testing.TB, proxy string) *lab.Lab {
+	t.Helper()
+	l, err := TryLabWithProxy(t, proxy)
+	if err != nil {
+		t.Fatalf("loading lab: %v", err)
+	}
+	return l
+}
+
+// TryLabWithProxy is LabWithProxy returning the load error.
+func TryLabWithProxy(t testing.TB, proxy string) (*lab.Lab, error) {
+	t.Helper()
+	dir := t.TempDir()
+	y := strings.Replace(Header, "  proxy: {ip: 192.168.100.3, role: traefik}", "  proxy: "+proxy, 1)
+	if err := os.WriteFile(filepath.Join(dir, "homelab.yaml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return agent.LoadLab(dir)
 }
 
 // Lab writes homelab.yaml (Header + hosts) and files into a new repo and loads it.
@@ -123,4 +146,36 @@ func Vars(r any) map[string]string {
 		return p.Vars
 	}
 	return nil
+}
+
+// Quiesced runs fn while the host's stateful service is quiesced, the way
+// a backup does (backup.Quiesce.Around: the resume step always runs). It
+// fails the test unless the host's role declares exactly one stateful
+// service with a quiesce step.
+func Quiesced(ctx context.Context, t testing.TB, l *lab.Lab, host string, env backup.Env, fn func(context.Context) error) error {
+	t.Helper()
+	hb, err := agent.HostBackups(l, host, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hb.Services) != 1 || hb.Services[0].Quiesce == nil {
+		t.Fatalf("host %s declares %+v, want one service with a quiesce step", host, hb.Services)
+	}
+	if env.Lab == nil {
+		env.Lab, env.Host = l, l.Hosts.Get(host)
+	}
+	return backup.QuiesceOf(hb.Services[0].Quiesce, env).Around(ctx, fn)
+}
+
+// Service returns the one stateful service the host's role declares.
+func Service(t testing.TB, l *lab.Lab, host string) backup.Service {
+	t.Helper()
+	hb, err := agent.HostBackups(l, host, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hb.Services) != 1 {
+		t.Fatalf("host %s declares %d stateful services, want 1", host, len(hb.Services))
+	}
+	return hb.Services[0]
 }

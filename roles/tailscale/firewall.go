@@ -4,7 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // WireGuardPort is tailscaled's UDP port for direct connections.
@@ -14,20 +14,20 @@ const WireGuardPort = 41641
 var DefaultVPNCIDR = netip.MustParsePrefix("100.64.0.0/10")
 
 var (
-	_ roles.Firewaller = Role{}
-	_ roles.Router     = Role{}
+	_ role.Firewaller = Role{}
+	_ role.Router     = Role{}
 )
 
-// Ports implements roles.Firewaller: WireGuard from anywhere (it
+// Ports implements role.Firewaller: WireGuard from anywhere (it
 // authenticates every packet), so that peers can connect directly.
-func (Role) Ports(roles.Input) []roles.Port {
-	return []roles.Port{{Port: WireGuardPort, Proto: "udp", From: roles.Anyone, Service: "tailscale wireguard"}}
+func (Role) Ports(role.Input) []role.Port {
+	return []role.Port{{Port: WireGuardPort, Proto: "udp", From: role.Anyone, Service: "tailscale wireguard"}}
 }
 
-// Routes implements roles.Router: VPN clients reach the lab, masqueraded
+// Routes implements role.Router: VPN clients reach the lab, masqueraded
 // as the router (as Tailscale's --snat-subnet-routes does too), so that
 // guests need no route back to the VPN.
-func (Role) Routes(in roles.Input) []firewall.Route {
+func (Role) Routes(in role.Input) []firewall.Route {
 	vpn := in.Lab.Network.VPNCIDR.Prefix
 	if !vpn.IsValid() {
 		vpn = DefaultVPNCIDR

@@ -1,10 +1,13 @@
 package tailscale
 
 import (
+	"strings"
+
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	agentts "github.com/homelab-agent/homelab-agent/agent/tailscale"
-	"github.com/homelab-agent/homelab-agent/roles"
 )
 
 // AuthKeyPath holds the Tailscale auth key, written from the
@@ -14,15 +17,15 @@ const AuthKeyPath = "/etc/homelab-agent/tailscale/authkey"
 // router returns what makes the node a subnet router: the auth key file,
 // the running kernel's forwarding switches, and `tailscale up` with the
 // lab's route, run only when the node's prefs differ.
-func router(in roles.Input) *roles.Output {
+func router(in role.Input) *role.Output {
 	key := &files.File{Path: AuthKeyPath, Content: []byte("${secret:TAILSCALE_AUTHKEY}\n"), Mode: 0o600}
-	return &roles.Output{Resources: []resource.Resource{
-		key,
-		&agentts.Forwarding{},
-		&agentts.Up{
-			Hostname:        in.Host.Name,
-			AdvertiseRoutes: []string{in.Lab.Network.CIDR.String()},
-			AuthKeyFile:     AuthKeyPath,
-		},
-	}}
+	up := &agentts.Up{
+		Hostname:        in.Host.Name,
+		AdvertiseRoutes: []string{in.Lab.Network.CIDR.String()},
+		AuthKeyFile:     AuthKeyPath,
+	}
+	return &role.Output{
+		Resources: []resource.Resource{key, &agentts.Forwarding{}, up},
+		Health:    health.Spec{Probes: []health.Probe{health.Func{Name: "tailscale status (routes " + strings.Join(up.AdvertiseRoutes, ",") + ")", F: up.Healthy}}},
+	}
 }

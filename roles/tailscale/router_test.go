@@ -12,10 +12,10 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	agentts "github.com/homelab-agent/homelab-agent/agent/tailscale"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 	"github.com/homelab-agent/homelab-agent/roles/tailscale"
 )
@@ -74,7 +74,7 @@ func (n *node) calls(t *testing.T) []string {
 }
 
 func loadLab(t *testing.T) (*lab.Lab, *lab.Host) {
-	l, err := lab.Load("../../fixtures/lab", roles.LabOptions())
+	l, err := lab.Load("../../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func loadLab(t *testing.T) (*lab.Lab, *lab.Host) {
 // auth key file moved under root.
 func build(t *testing.T, n *node, root string) (fs []*files.File, fwd *agentts.Forwarding, up *agentts.Up) {
 	l, h := loadLab(t)
-	out, err := tailscale.Role{}.Build(roles.Input{Lab: l, Host: h})
+	out, err := tailscale.Role{}.Build(role.Input{Lab: l, Host: h})
 	if err != nil {
 		t.Fatal(err)
 	}

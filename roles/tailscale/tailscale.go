@@ -7,7 +7,7 @@ package tailscale
 import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 // SysctlPath turns on IPv4 and IPv6 forwarding.
@@ -16,18 +16,25 @@ const SysctlPath = "/etc/sysctl.d/99-homelab-forwarding.conf"
 // Role is the tailscale-router role.
 type Role struct{}
 
-func init() { roles.Register(Role{}) }
+func init() { role.Register(Role{}) }
 
-var _ roles.Role = Role{}
+var (
+	_ role.Role   = Role{}
+	_ role.Player = Role{}
+)
 
-// Name implements roles.Role.
+// Name implements role.Role.
 func (Role) Name() string { return "tailscale-router" }
 
-// Build implements roles.Role.
-func (Role) Build(in roles.Input) (*roles.Output, error) {
-	f := &files.File{Path: SysctlPath, Mode: 0o644, Content: []byte(roles.Header("#", "forwarding for the subnet router") +
+// Plays implements role.Player: the VPN's way into the lab (its lab IP is
+// where masqueraded VPN clients come from).
+func (Role) Plays() []role.Part { return []role.Part{role.VPNRouter} }
+
+// Build implements role.Role.
+func (Role) Build(in role.Input) (*role.Output, error) {
+	f := &files.File{Path: SysctlPath, Mode: 0o644, Content: []byte(files.Header("#", "forwarding for the subnet router") +
 		"net.ipv4.ip_forward = 1\nnet.ipv6.conf.all.forwarding = 1\n")}
-	out := &roles.Output{
+	out := &role.Output{
 		Resources: []resource.Resource{f},
 		Hooks: []*resource.Hook{{
 			Name:     "apply-sysctl",

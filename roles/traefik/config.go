@@ -6,8 +6,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 )
 
 const (
@@ -29,8 +30,13 @@ type staticConfig struct {
 }
 
 type entryPoint struct {
-	Address string  `yaml:"address"`
-	HTTP    *epHTTP `yaml:"http,omitempty"`
+	Address   string     `yaml:"address"`
+	HTTP      *epHTTP    `yaml:"http,omitempty"`
+	Transport *transport `yaml:"transport,omitempty"`
+}
+
+type transport struct {
+	RespondingTimeouts map[string]string `yaml:"respondingTimeouts"`
 }
 
 type epHTTP struct {
@@ -79,7 +85,7 @@ type certRes struct {
 // renderStatic renders traefik.yml: HTTP redirected to HTTPS, the wildcard
 // certificate on the websecure entry point, the dashboard and ping only on
 // localhost, routes from the file provider.
-func renderStatic(l *lab.Lab) ([]byte, error) {
+func renderStatic(l *lab.Lab, timeouts Timeouts) ([]byte, error) {
 	var c staticConfig
 	c.Global = map[string]bool{"checkNewVersion": false, "sendAnonymousUsage": false}
 	c.Log = map[string]string{"level": "INFO"}
@@ -88,19 +94,23 @@ func renderStatic(l *lab.Lab) ([]byte, error) {
 	web.HTTP.Redirections.EntryPoint.To = "websecure"
 	web.HTTP.Redirections.EntryPoint.Scheme = "https"
 	web.HTTP.Redirections.EntryPoint.Permanent = true
+	// The resolver and the wildcard are set once, here: every router on
+	// websecure that has no tls block of its own inherits them (see
+	// renderDynamic), so one certificate for <domain> and *.<domain> is
+	// requested and no per-host name reaches the CT logs.
 	secure := entryPoint{Address: ":443", HTTP: &epHTTP{
 		TLS:         &epTLS{CertResolver: resolver, Domains: []domain{{Main: l.Domain, Sans: []string{"*." + l.Domain}}}},
 		Middlewares: []string{headersMW + "@file"},
-	}}
+	}, Transport: &transport{RespondingTimeouts: timeouts.render()}}
 	c.EntryPoints = map[string]entryPoint{"web": web, "websecure": secure, "dashboard": {Address: dashboardListen}}
 	c.API = map[string]bool{"dashboard": true}
 	c.Ping = map[string]string{"entryPoint": "dashboard"}
 	c.Providers.File.Directory = "/etc/traefik/dynamic"
 	c.Providers.File.Watch = true
 	var r certRes
-	r.ACME.Email = l.Proxy.ACMEEmail
+	r.ACME.Email = settings(l).ACMEEmail
 	r.ACME.Storage = DataDir + "/acme.json"
-	if l.Proxy.ACMEStaging {
+	if settings(l).ACMEStaging {
 		r.ACME.CAServer = stagingCA
 	}
 	r.ACME.DNSChallenge.Provider = "cloudflare"
@@ -118,10 +128,9 @@ type dynamicConfig struct {
 }
 
 type router struct {
-	EntryPoints []string          `yaml:"entryPoints"`
-	Rule        string            `yaml:"rule"`
-	Service     string            `yaml:"service"`
-	TLS         map[string]string `yaml:"tls,omitempty"`
+	EntryPoints []string `yaml:"entryPoints"`
+	Rule        string   `yaml:"rule"`
+	Service     string   `yaml:"service"`
 }
 
 type service struct {
@@ -144,13 +153,15 @@ func renderDynamic(l *lab.Lab) ([]byte, error) {
 		"dashboard": {EntryPoints: []string{"dashboard"}, Rule: "PathPrefix(`/api`) || PathPrefix(`/dashboard`)", Service: "api@internal"},
 	}
 	c.HTTP.Services = map[string]service{}
-	for _, s := range roles.Services(l) {
+	for _, s := range role.Services(l) {
 		host := s.Subdomain + "." + l.Domain
+		// No tls block: the router takes websecure's (the resolver and the
+		// wildcard domains). A block of its own, even tls: {}, would stop
+		// that (TestRoutersInheritTheWildcard says why).
 		c.HTTP.Routers[s.Subdomain] = router{
 			EntryPoints: []string{"websecure"},
 			Rule:        fmt.Sprintf("Host(`%s`)", host),
 			Service:     s.Subdomain,
-			TLS:         map[string]string{"certResolver": resolver},
 		}
 		var svc service
 		svc.LoadBalancer.Servers = []map[string]string{{"url": fmt.Sprintf("http://%s:%d", s.Host.IP, s.Port)}}
@@ -172,11 +183,44 @@ func renderDynamic(l *lab.Lab) ([]byte, error) {
 
 func marshal(name string, v any) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString(roles.Header("#", name))
+	b.WriteString(files.Header("#", name))
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), enc.Close()
+}
+
+// Timeouts are websecure's responding timeouts (Traefik's defaults are
+// 60 s to read a request, which cuts large uploads to Immich or
+// Nextcloud; Immich's documentation raises them to 600 s).
+type Timeouts struct {
+	Read     string  `yaml:"read"`
+	ReadPos  lab.Pos `yaml:"-"`
+	Write    string  `yaml:"write"`
+	WritePos lab.Pos `yaml:"-"`
+	Idle     string  `yaml:"idle"`
+	IdlePos  lab.Pos `yaml:"-"`
+}
+
+// DefaultTimeouts are what a proxy host gets unless it says otherwise.
+var DefaultTimeouts = Timeouts{Read: "600s", Write: "600s", Idle: "180s"}
+
+// withDefaults fills the keys a host leaves out.
+func (t Timeouts) withDefaults() Timeouts {
+	if t.Read == "" {
+		t.Read = DefaultTimeouts.Read
+	}
+	if t.Write == "" {
+		t.Write = DefaultTimeouts.Write
+	}
+	if t.Idle == "" {
+		t.Idle = DefaultTimeouts.Idle
+	}
+	return t
+}
+
+func (t Timeouts) render() map[string]string {
+	return map[string]string{"readTimeout": t.Read, "writeTimeout": t.Write, "idleTimeout": t.Idle}
 }

@@ -1,14 +1,14 @@
 package traefik
 
-import "github.com/homelab-agent/homelab-agent/roles"
+import "github.com/homelab-agent/homelab-agent/agent/role"
 
-var _ roles.Firewaller = Role{}
+var _ role.Firewaller = Role{}
 
-// Ports implements roles.Firewaller: HTTP (redirected to HTTPS) and HTTPS
+// Ports implements role.Firewaller: HTTP (redirected to HTTPS) and HTTPS
 // for the lab and the VPN.
-func (Role) Ports(roles.Input) []roles.Port {
-	return []roles.Port{
-		{Port: 80, Proto: "tcp", From: roles.Clients, Service: "http"},
-		{Port: 443, Proto: "tcp", From: roles.Clients, Service: "https"},
+func (Role) Ports(role.Input) []role.Port {
+	return []role.Port{
+		{Port: 80, Proto: "tcp", From: role.Clients, Service: "http"},
+		{Port: 443, Proto: "tcp", From: role.Clients, Service: "https"},
 	}
 }

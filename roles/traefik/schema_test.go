@@ -13,8 +13,9 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
-	"github.com/homelab-agent/homelab-agent/roles"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 	"github.com/homelab-agent/homelab-agent/roles/traefik"
 )
@@ -104,7 +105,7 @@ func TestConfigMatchesTraefikSchemas(t *testing.T) {
 		cases[name] = &rolesLab{lab: l, host: "proxy"}
 	}
 	staging := rolestest.Lab(t, "", nil)
-	staging.Proxy.ACMEStaging = true
+	lab.SettingOf[traefik.Settings](staging, traefik.SettingsKey).ACMEStaging = true
 	cases["acme staging"] = &rolesLab{lab: staging, host: "proxy"}
 	// The schemas are strict enough to catch a misspelt key.
 	for _, bad := range []struct {
@@ -130,9 +131,9 @@ func TestConfigMatchesTraefikSchemas(t *testing.T) {
 
 func TestContainerMountsConfigAndRestartsOnStaticChange(t *testing.T) {
 	l := rolestest.Lab(t, "", nil)
-	r, _ := roles.Lookup("traefik")
+	r, _ := role.Lookup("traefik")
 	build := func() string {
-		out, err := r.Build(roles.Input{Lab: l, Host: l.Hosts.Get("proxy")})
+		out, err := r.Build(role.Input{Lab: l, Host: l.Hosts.Get("proxy")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestContainerMountsConfigAndRestartsOnStaticChange(t *testing.T) {
 		return rolestest.Vars(out.Resources[len(out.Resources)-1])["STATIC_CONFIG_HASH"]
 	}
 	h1 := build()
-	l.Proxy.ACMEStaging = true
+	lab.SettingOf[traefik.Settings](l, traefik.SettingsKey).ACMEStaging = true
 	if h2 := build(); h1 == h2 || h1 == "" {
 		t.Fatalf("static config hash %q -> %q", h1, h2)
 	}

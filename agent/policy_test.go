@@ -1,4 +1,4 @@
-package roles_test
+package agent_test
 
 import (
 	"flag"
@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
-	"github.com/homelab-agent/homelab-agent/roles"
+	"github.com/homelab-agent/homelab-agent/agent/role"
 	_ "github.com/homelab-agent/homelab-agent/roles/all"
 )
 
@@ -27,12 +28,12 @@ func updating() bool { f := flag.Lookup("update"); return f != nil && f.Value.St
 // TestFirewallGolden renders every sample host's table; the expected
 // rulesets are in testdata/firewall/<host>.nft (make golden rewrites them).
 func TestFirewallGolden(t *testing.T) {
-	l, err := lab.Load("../fixtures/lab", roles.LabOptions())
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range l.Hosts {
-		rs, err := firewall.Build(roles.FirewallHost(roles.Input{Lab: l, Host: h}))
+		rs, err := firewall.Build(agent.FirewallHost(role.Input{Lab: l, Host: h}))
 		if err != nil {
 			t.Fatalf("%s: %v", h.Name, err)
 		}
@@ -57,13 +58,13 @@ func TestFirewallGolden(t *testing.T) {
 
 // TestFirewallAudiences checks who each sample host admits, by port.
 func TestFirewallAudiences(t *testing.T) {
-	l, err := lab.Load("../fixtures/lab", roles.LabOptions())
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	admits := func(host string) map[string]string {
 		m := map[string]string{}
-		fh := roles.FirewallHost(roles.Input{Lab: l, Host: l.Hosts.Get(host)})
+		fh := agent.FirewallHost(role.Input{Lab: l, Host: l.Hosts.Get(host)})
 		for _, f := range fh.Flows {
 			var from []string
 			for _, p := range f.From {
@@ -78,7 +79,7 @@ func TestFirewallAudiences(t *testing.T) {
 		return m
 	}
 	admin := "192.168.100.1/32 100.64.0.0/10 192.168.100.4/32"
-	clients := "192.168.100.0/24 100.64.0.0/10"
+	clients := "192.168.100.0/24 100.64.0.0/10 192.168.1.0/24"
 	proxy := "192.168.100.3/32"
 	for host, want := range map[string]map[string]string{
 		"dns1":   {"tcp/22": admin, "tcp/9123": admin, "udp/53": clients, "tcp/53": clients},
@@ -102,3 +103,37 @@ func TestFirewallAudiences(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestLANCIDRChecks: lan_cidr may not overlap the lab or the VPN, and
+// without it the LAN reaches nothing.
+func TestLANCIDRChecks(t *testing.T) {
+	for lanCIDR, want := range map[string]string{
+		"192.168.100.128/25": "homelab.yaml:2:94: lan_cidr 192.168.100.128/25 overlaps network.cidr 192.168.100.0/24",
+		"100.100.0.0/16":     "homelab.yaml:2:94: lan_cidr 100.100.0.0/16 overlaps vpn_cidr 100.64.0.0/10",
+		"fd00::/64":          "homelab.yaml:2:94: network.lan_cidr must be an IPv4 network, got fd00::/64",
+	} {
+		_, err := lab.Parse(t.TempDir(), []byte(`domain: home.example
+network: {cidr: 192.168.100.0/24, gateway: 192.168.100.1, vpn_cidr: 100.64.0.0/10, lan_cidr: "`+lanCIDR+`"}
+hosts:
+  dns1: {ip: 192.168.100.2, role: dns}
+`), role.LabOptions())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", lanCIDR, err, want)
+		}
+	}
+	l, err := lab.Parse(t.TempDir(), []byte(`domain: home.example
+network: {cidr: 192.168.100.0/24, gateway: 192.168.100.1}
+hosts:
+  dns1: {ip: 192.168.100.2, role: dns}
+`), role.LabOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range agent.FirewallHost(role.Input{Lab: l, Host: l.Hosts.Get("dns1")}).Flows {
+		for _, p := range f.From {
+			if p.String() == "192.168.1.0/24" {
+				t.Errorf("flow %+v admits a LAN without lan_cidr", f)
+			}
+		}
+	}
+}
