@@ -169,3 +169,19 @@ func TestServerTimeouts(t *testing.T) {
 		t.Fatalf("server without timeouts: %+v", s)
 	}
 }
+
+// BenchmarkWebhookUnsignedBigPost: an unsigned 26 MB POST costs what the
+// refusal costs, whatever the body's size (B/op stays in kilobytes).
+func BenchmarkWebhookUnsignedBigPost(b *testing.B) {
+	h := newHarness(b, func(c *daemon.Config) { c.WebhookSecret = "hook-secret" })
+	handler := h.d.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		body := &countingBody{n: 26 << 20}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, hookRequest(body, nil))
+		if w.Code != http.StatusUnauthorized || body.read != 0 {
+			b.Fatalf("status %d, %d bytes read", w.Code, body.read)
+		}
+	}
+}
