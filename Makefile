@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/homelab-agent
 
-.PHONY: build demo test test-deps e2e bench fuzz golden clean
+.PHONY: build demo test test-deps e2e bench fuzz golden mutate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/homelab-agent
@@ -34,6 +34,11 @@ bench:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./agent/lab
+
+# Mutation testing of the core packages (slow; not in CI): efficacy per
+# package, details in mutate-results/.
+mutate:
+	./scripts/mutate.sh
 
 # Rewrite golden files after a deliberate change; review the diff.
 golden:

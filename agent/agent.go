@@ -65,6 +65,8 @@ type Options struct {
 	Now func() time.Time
 	// Commit is the lab repo commit being applied, for state and reports.
 	Commit string
+	// Trigger says why the pass runs (the report's Trigger).
+	Trigger string
 }
 
 func (o *Options) root() string {
@@ -189,3 +191,13 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 
 // SecretsOf lists the secrets a desired state needs, sorted.
 func SecretsOf(out *role.Output) []string { return neededSecrets(out, out.Resources) }
+
+// HealthOf returns the host's health probes as the lab declares them
+// (the role's, one per compose project) and the role's deadline.
+func HealthOf(l *lab.Lab, host string) (health.Spec, error) {
+	_, out, err := Desired(l, host, nil, clock.Real.Now())
+	if err != nil {
+		return health.Spec{}, err
+	}
+	return out.Health, nil
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/fleet"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 )
@@ -45,6 +46,10 @@ func base(in role.Input) *role.Output {
 	}
 	for _, a := range l.AppsOn(in.Host.Name) {
 		out.Resources = append(out.Resources, docker.AppProject(l.Dir, a))
+	}
+	if l.UsesWaves() {
+		// Agents read each other's state to hold a commit at a wave.
+		out.Secrets = append(out.Secrets, fleet.SecretName)
 	}
 	return out
 }

@@ -85,7 +85,7 @@ func runOutput(ctx context.Context, h *lab.Host, out *role.Output, store *secret
 	p := &pass{
 		opts: opts, apply: apply, st: st,
 		env: &resource.Env{Root: root, Secrets: store, ManageOwner: opts.manageOwner(), Log: opts.logger()},
-		rep: &Report{Version: ReportVersion, Host: h.Name, Role: h.Role, Mode: mode, Commit: opts.Commit,
+		rep: &Report{Version: ReportVersion, Host: h.Name, Role: h.Role, Mode: mode, Commit: opts.Commit, Trigger: opts.Trigger,
 			Changes: []ChangeResult{}, Hooks: []HookResult{}, Errors: []string{}},
 	}
 	res := append(p.selected(out), p.orphans(out)...)

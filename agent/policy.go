@@ -78,6 +78,11 @@ func FirewallHost(in role.Input) firewall.Host {
 	}
 	add(role.Port{Port: SSHPort, Proto: "tcp", From: role.Admin, Service: "ssh"})
 	add(role.Port{Port: AgentStatusPort, Proto: "tcp", From: role.Admin, Service: "agent status"})
+	if l.UsesWaves() {
+		// Canary waves: agents read each other's /fleet/status (HMAC-signed).
+		fh.Flows = append(fh.Flows, firewall.Flow{Proto: "tcp", Port: AgentStatusPort,
+			From: []netip.Prefix{l.Network.CIDR.Prefix}, Comment: "agent fleet status from the lab (waves)"})
+	}
 	r, _ := role.Lookup(h.Role)
 	if fw, ok := r.(role.Firewaller); ok {
 		for _, p := range fw.Ports(in) {

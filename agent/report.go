@@ -21,6 +21,10 @@ type Report struct {
 	// Mode is "plan" or "apply".
 	Mode   string `json:"mode"`
 	Commit string `json:"commit,omitempty"`
+	// Trigger says why the pass ran, for every change it made: the new
+	// commit and the files it changed, or drift (the host changed outside
+	// git while the commit stayed). Set by the daemon.
+	Trigger string `json:"trigger,omitempty"`
 	// Changed says whether anything differs (plan) or was changed (apply).
 	Changed bool           `json:"changed"`
 	Changes []ChangeResult `json:"changes"`
@@ -89,6 +93,9 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 		}
 	}
 	fmt.Fprintf(w, "%s (%s): %s %d resource(s)\n", r.Host, r.Role, verb, n)
+	if r.Trigger != "" {
+		fmt.Fprintf(w, "  because: %s\n", r.Trigger)
+	}
 	for _, c := range r.Changes {
 		mark := map[string]string{"create": "+", "update": "~", "delete": "-", resource.ActionHeld: "="}[c.Action]
 		fmt.Fprintf(w, "  %s %s: %s", mark, c.ID, c.Summary)

@@ -30,6 +30,8 @@ type VMSpec struct {
 	Data    string // data disk size, e.g. 200G
 	Storage string
 	IP      netip.Addr
+	// HostPCI is the PCI device passed into the VM (vm.hostpci), or "".
+	HostPCI string
 	// Snippet is the cloud-init vendor data; SnippetName its file name in
 	// the image storage's snippets folder.
 	Snippet     []byte
@@ -55,7 +57,7 @@ func Specs(l *lab.Lab, s Settings) (specs []*VMSpec, skipped []string, err error
 			Host: h.Name, Role: h.Role, VMID: vm.VMID, Node: or(vm.Node, s.Node),
 			Cores: orInt(vm.Cores, DefaultCores), Memory: orInt(vm.Memory, DefaultMemory),
 			Disk: or(vm.Disk, DefaultDisk), Data: or(vm.DataDisk, DefaultDataDisk),
-			Storage: or(vm.Storage, s.Storage), IP: h.IP.Addr,
+			Storage: or(vm.Storage, s.Storage), IP: h.IP.Addr, HostPCI: vm.HostPCI,
 			SnippetName: "homelab-" + h.Name + ".yaml",
 		}
 		if _, err := gib(v.Data); err != nil {
@@ -192,6 +194,9 @@ func (v *VMSpec) settings(s Settings) map[string]string {
 	}
 	if len(s.SSHKeys) > 0 {
 		p["sshkeys"] = EncodeSSHKeys(s.SSHKeys)
+	}
+	if v.HostPCI != "" {
+		p["hostpci0"] = v.HostPCI
 	}
 	return p
 }

@@ -98,6 +98,21 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 			refused = true
 		}
 	}
+	if !refused && head != st.LastGoodCommit {
+		if l := d.headLab(head); l != nil {
+			wait, refuse := d.waveGate(ctx, head, l)
+			switch {
+			case refuse != "":
+				d.markBad(head, "wave", refuse)
+				st.BadCommit, st.BadReason = head, refuse
+				refused = true
+			case wait != "":
+				d.log.Info("holding the head for its wave", "commit", short(head), "why", wait)
+				d.hold(ctx, st, wait)
+				return
+			}
+		}
+	}
 	if !refused {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
 			return
@@ -116,7 +131,10 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.fail("not re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
 		return
 	}
-	if _, err := d.apply(ctx, st.LastGoodCommit); err != nil {
+	d.rollback = "return to the last good commit " + short(st.LastGoodCommit) + " (head " + short(head) + " refused)"
+	_, err = d.apply(ctx, st.LastGoodCommit)
+	d.rollback = ""
+	if err != nil {
 		if ctx.Err() == nil {
 			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
 		}
@@ -125,6 +143,21 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 	d.update(func(s *Status) {
 		s.LastError = "head " + short(head) + " is refused; on last good commit " + short(st.LastGoodCommit) + ": " + st.BadReason
 	})
+}
+
+// hold keeps the host on its last good commit while head waits for its
+// wave, and says so.
+func (d *Daemon) hold(ctx context.Context, st *state.State, why string) {
+	if st.LastGoodCommit != "" {
+		d.rollback = "keep the last good commit " + short(st.LastGoodCommit) + " (" + why + ")"
+		_, err := d.apply(ctx, st.LastGoodCommit)
+		d.rollback = ""
+		if err != nil && ctx.Err() == nil {
+			d.fail("re-applying last good commit " + short(st.LastGoodCommit) + ": " + err.Error())
+			return
+		}
+	}
+	d.update(func(s *Status) { s.LastError, s.Waiting = why, why })
 }
 
 // tryHead verifies and applies head; on refusal it marks head bad.
@@ -148,6 +181,10 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 			return true // not the commit's fault: leave the host alone
 		}
 		d.markBad(head, kind, err.Error())
+		return false
+	}
+	if ok, why := d.gate(ctx, head, st.LastGoodCommit); !ok {
+		d.markBad(head, "unhealthy", why)
 		return false
 	}
 	if st.BadCommit != "" {
@@ -187,9 +224,14 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	if err != nil {
 		return "invalid", err
 	}
+	prev := ""
+	if st, err := state.Load(d.cfg.Root); err == nil {
+		prev = st.AppliedCommit
+	}
+	trigger := d.because(prev, commit)
 	start := d.clock.Now()
 	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
-		Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
+		Hooks: d.opts.Hooks, Log: d.log, Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()
@@ -207,11 +249,18 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 		}
 		if err == nil {
 			s.LastError = ""
+			if d.rollback == "" {
+				s.Waiting = ""
+			}
 		}
 	})
 	d.refreshFromState()
+	d.last = lastPass{commit: commit, lab: l, changed: rep != nil && rep.Changed}
+	if rep != nil && rep.Changed && prev == commit && d.rollback == "" {
+		d.recordDrift(rep)
+	}
 	if rep != nil && rep.Changed && err == nil {
-		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes))
+		d.log.Info("applied", "commit", short(commit), "changes", len(rep.Changes), "because", trigger)
 	}
 	if err != nil {
 		return "apply_failed", err

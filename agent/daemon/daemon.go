@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/health"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
 // Options are the daemon's settings beyond agent.yaml.
@@ -52,6 +55,19 @@ type Options struct {
 	// BackupJobs, when set, adjusts the scheduler's jobs before each run
 	// (tests add quiesce steps under a folder root).
 	BackupJobs func([]backup.Job) []backup.Job
+	// Health returns the host's probes for a lab; nil uses the roles'
+	// declarations on the real host and no probes under a folder root.
+	Health func(l *lab.Lab, host string) (health.Spec, error)
+	// HealthEvery is how often probes are retried while a change waits
+	// to be healthy (5 s); HealthInterval how often they run between
+	// changes (1 minute).
+	HealthEvery, HealthInterval time.Duration
+	// PeerAddr is where another host's agent answers (its lab IP and this
+	// agent's port when nil; tests point it at loopback).
+	PeerAddr func(h *lab.Host) string
+	// PeerTimeout is how long a lower-wave host may be unreachable before
+	// the status says the next wave is blocked (10 minutes).
+	PeerTimeout time.Duration
 }
 
 // Daemon is one running agent.
@@ -68,6 +84,13 @@ type Daemon struct {
 	hooks   *hookGuard
 	// ancestry replaces the clone's ancestry check (tests).
 	ancestry func(old, new string) (bool, error)
+
+	// last is the last pass the loop ran, rollback the reason of a return
+	// to the last good commit in progress (the loop's goroutine only).
+	last        lastPass
+	rollback    string
+	unreachable map[string]time.Time // lower-wave hosts not answering, since when
+	fleetSrv    *http.Server         // the fleet endpoint on the lab IP (waves)
 
 	mu       sync.Mutex
 	st       Status
@@ -104,6 +127,15 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = 2 * time.Minute
+	}
+	if opts.HealthEvery == 0 {
+		opts.HealthEvery = 5 * time.Second
+	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = time.Minute
+	}
+	if opts.PeerTimeout == 0 {
+		opts.PeerTimeout = 10 * time.Minute
 	}
 	keys, err := gitsync.ParseKeys(cfg.TrustedKeys)
 	if err != nil {
@@ -169,12 +201,15 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()
+	healthTimer := d.clock.NewTimer(d.opts.HealthInterval)
+	defer healthTimer.Stop()
 	for first := true; ; first = false {
 		wait := d.Converge(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		d.backups.refresh()
+		d.serveFleet()
 		if first {
 			d.update(func(s *Status) { s.Ready = true })
 			d.opts.Notify("READY=1\nSTATUS=" + d.statusLine())
@@ -183,15 +218,27 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		}
 		d.update(func(s *Status) { s.NextSync = d.clock.Now().Add(wait) })
 		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-		case <-d.trigger:
-			timer.Stop()
-		case <-timer.C():
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				break waiting
+			case <-d.trigger:
+				timer.Stop()
+				break waiting
+			case <-timer.C():
+				break waiting
+			case <-healthTimer.C():
+				d.checkHealth(ctx)
+				healthTimer.Reset(d.opts.HealthInterval)
+			}
 		}
 		if ctx.Err() != nil {
 			break
 		}
+	}
+	if d.fleetSrv != nil {
+		d.fleetSrv.Close()
 	}
 	d.opts.Notify("STOPPING=1\nSTATUS=stopping")
 	<-backupsDone // a running backup is cancelled; its quiesce undo step runs

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -29,3 +30,6 @@ func SetAncestry(d *Daemon, f func(old, new string) (bool, error)) { d.ancestry 
 
 // StatusChanged returns a channel closed at the daemon's next status update.
 func (d *Daemon) StatusChanged() <-chan struct{} { return d.statusChanged() }
+
+// CheckHealth runs the timer's health check once.
+func (d *Daemon) CheckHealth(ctx context.Context) { d.checkHealth(ctx) }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/homelab-agent/homelab-agent/agent/fleet"
 )
 
 // Handler serves GET /healthz, GET /status, GET /metrics and POST /hooks/git.
@@ -21,13 +23,18 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(d.Status())
+		writeJSON(w, d.Status())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /hooks/git", d.hook)
+	mux.HandleFunc("GET "+fleet.Path, d.fleetHandler)
 	return mux
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
 }
 
 // ValidSignature checks a webhook's signature headers: GitHub's

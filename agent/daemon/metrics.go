@@ -18,6 +18,9 @@ type metrics struct {
 	webhooks     *prometheus.CounterVec
 	lastSyncOK   prometheus.Gauge
 	commit       *prometheus.GaugeVec
+	rollbacks    prometheus.Counter
+	drift        *prometheus.CounterVec
+	healthy      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -33,7 +36,13 @@ func newMetrics() *metrics {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "apply_duration_seconds",
 			Help: "Time of one apply pass.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "refused_commits_total",
-			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push)."}, []string{"reason"}),
+			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push, unhealthy, wave)."}, []string{"reason"}),
+		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "health_rollbacks_total",
+			Help: "Commits rolled back because the host's health probes failed after the change."}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "drift_repaired_total",
+			Help: "Resources found changed outside git (the commit unchanged) and put back, by resource."}, []string{"resource"}),
+		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "healthy",
+			Help: "1 when the last health check passed, 0 when a probe failed (absent before the first)."}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhooks_total",
 			Help: "Webhook requests, by result (accepted, ignored, unauthorized, disabled)."}, []string{"result"}),
 		lastSyncOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_sync_success_timestamp_seconds",
@@ -44,7 +53,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(d *Daemon) {
-	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit,
+	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit, m.rollbacks, m.drift, m.healthy,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
 			Help: "Seconds since the last sync that reached the server (since start when none did)."},
 			func() float64 { s := d.Status(); return s.staleFor(d.clock.Now()).Seconds() }),
@@ -58,7 +67,7 @@ func (m *metrics) register(d *Daemon) {
 	for _, r := range []string{"ok", "error"} {
 		m.applies.WithLabelValues(r)
 	}
-	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push"} {
+	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push", "unhealthy", "wave"} {
 		m.refused.WithLabelValues(r)
 	}
 }

@@ -58,6 +58,13 @@ type Status struct {
 	// Warnings are standing problems of the configuration (no
 	// trusted_keys: any pusher is root on every VM).
 	Warnings []string `json:"warnings,omitempty"`
+	// Health is the last health check: after a change (the gate that
+	// rolls a commit back) or on the timer.
+	Health *HealthStatus `json:"health,omitempty"`
+	// Waiting says why the head is held back (its wave), "" otherwise.
+	Waiting string `json:"waiting,omitempty"`
+	// Drift counts changes made outside git that passes put back.
+	Drift *DriftStatus `json:"drift,omitempty"`
 	// Ready is set after the first pass.
 	Ready   bool      `json:"ready"`
 	Started time.Time `json:"started"`

@@ -17,11 +17,12 @@ import (
 )
 
 var (
-	labelRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	domainRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
-	sizeRe   = regexp.MustCompile(`^[1-9][0-9]*[KMGT]?$`)
-	emailRe  = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	subsetRe = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[1-9][0-9]*/[1-9][0-9]*|[1-9][0-9]*[KMGT]?)$`)
+	labelRe   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	domainRe  = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+	sizeRe    = regexp.MustCompile(`^[1-9][0-9]*[KMGT]?$`)
+	emailRe   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	hostPCIRe = regexp.MustCompile(`^(?i:((host=)?([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?(;([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?)*|mapping=[a-z][a-z0-9_-]+)(,[a-z-]+=[^,=\s]+)*)$`)
+	subsetRe  = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[1-9][0-9]*/[1-9][0-9]*|[1-9][0-9]*[KMGT]?)$`)
 )
 
 // checkLab runs the whole-lab checks that need more than one value.
@@ -107,6 +108,9 @@ func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
 			errs.At(h.RolePos, "unknown role %q (known roles: %s)", h.Role, strings.Join(opts.Roles, ", "))
 		}
 		checkHostIP(l, h, ips, errs)
+		if h.WavePos != (Pos{}) && (h.Wave < 0 || h.Wave > 99) {
+			errs.At(h.WavePos, "wave must be between 0 and 99, got %d", h.Wave)
+		}
 		if vm := h.VM; vm != nil {
 			if vm.VMIDPos != (Pos{}) {
 				if vm.VMID < 100 || vm.VMID > 999999999 {
@@ -122,6 +126,9 @@ func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
 			}
 			if vm.MemoryPos != (Pos{}) && vm.Memory < 16 {
 				errs.At(vm.MemoryPos, "memory is in MiB and must be at least 16, got %d", vm.Memory)
+			}
+			if vm.HostPCI != "" && !hostPCIRe.MatchString(vm.HostPCI) {
+				errs.At(vm.HostPCIPos, "invalid hostpci %q: want a PCI ID such as 0000:00:02.0 (or 00:02.0, several joined by ;) or mapping=NAME, then options such as ,pcie=1", vm.HostPCI)
 			}
 			for _, s := range []struct {
 				v   string

@@ -108,6 +108,10 @@ type Host struct {
 	ComposePos Pos    `yaml:"-"`
 	// ComposeData is the compose file's content, read when the lab loads.
 	ComposeData []byte `yaml:"-"`
+	// Wave is the host's canary wave: its agent applies a new commit only
+	// once every host of a lower wave applied it and is healthy (0: first).
+	Wave    int `yaml:"wave"`
+	WavePos Pos `yaml:"-"`
 	// Settings holds the host keys its role owns (gpu:); read them with
 	// HostSettingOf.
 	Settings RoleSettings `yaml:",settings"`
@@ -128,7 +132,12 @@ type VM struct {
 	DataDisk    string `yaml:"data_disk"`
 	DataDiskPos Pos    `yaml:"-"`
 	Storage     string `yaml:"storage"`
-	Pos         Pos    `yaml:"-"`
+	StoragePos  Pos    `yaml:"-"`
+	// HostPCI is a host PCI device Proxmox passes into the VM (hostpci0):
+	// a PCI ID such as 0000:00:02.0, or mapping=NAME, with options.
+	HostPCI    string `yaml:"hostpci"`
+	HostPCIPos Pos    `yaml:"-"`
+	Pos        Pos    `yaml:"-"`
 }
 
 // Bootstrap is the lab-wide Proxmox settings of `homelab-agent bootstrap`;
@@ -236,6 +245,16 @@ func (l *Lab) WithRole(role string) []*Host {
 		}
 	}
 	return out
+}
+
+// UsesWaves reports whether any host is in a wave after the first.
+func (l *Lab) UsesWaves() bool {
+	for _, h := range l.Hosts {
+		if h.Wave > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // AppsOn returns the extra apps that run on the host.

@@ -301,6 +301,28 @@ var bootFormat = map[string]*Prop{
 	"order":  {Type: "string", Optional: true, re: regexp.MustCompile(`^[a-z0-9]+(;[a-z0-9]+)*$`)},
 }
 
+// hostpciFormat is Proxmox's pve-qm-hostpci (PVE/QemuServer/PCI.pm):
+// host PCI IDs (the default key, ";"-separated) or a resource mapping,
+// and the device's options.
+var hostpciFormat = map[string]*Prop{
+	"host":          {Type: "string", Optional: true, DefaultKey: true, re: regexp.MustCompile(`^(?i:(?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?(?:;(?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?)*)$`)},
+	"mapping":       {Type: "string", Optional: true, re: configIDRe},
+	"pcie":          {Type: "boolean", Optional: true},
+	"rombar":        {Type: "boolean", Optional: true},
+	"romfile":       {Type: "string", Optional: true},
+	"x-vga":         {Type: "boolean", Optional: true},
+	"legacy-igd":    {Type: "boolean", Optional: true},
+	"mdev":          {Type: "string", Optional: true},
+	"device-id":     {Type: "string", Optional: true},
+	"vendor-id":     {Type: "string", Optional: true},
+	"sub-device-id": {Type: "string", Optional: true},
+	"sub-vendor-id": {Type: "string", Optional: true},
+}
+
+// CheckFormat checks v against a named format of Proxmox's schema; "" is
+// valid (or a format the simulator does not check, see UncheckedFormats).
+func CheckFormat(name, v string) string { return checkFormat(name, v) }
+
 func checkFormat(name, v string) string {
 	bad := func(what string) string { return fmt.Sprintf("value does not look like a valid %s", what) }
 	switch name {
@@ -411,6 +433,14 @@ func checkFormat(name, v string) string {
 		return checkPropertyString(cicustomFormat, v)
 	case "pve-qm-boot":
 		return checkPropertyString(bootFormat, v)
+	case "pve-qm-hostpci":
+		if msg := checkPropertyString(hostpciFormat, v); msg != "" {
+			return msg
+		}
+		kv, _ := ParsePropertyString(hostpciFormat, v)
+		if (kv["host"] == "") == (kv["mapping"] == "") {
+			return "either 'host' or 'mapping' must be set"
+		}
 	default:
 		uncheckedMu.Lock()
 		uncheckedFormats[name] = true

@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
 // hostFlags are the flags of every command that acts on one host.
@@ -18,8 +23,8 @@ type hostFlags struct {
 }
 
 func (f *hostFlags) register(c *cobra.Command, withRoot, withOnly bool) {
-	c.Flags().StringVar(&f.host, "host", "", "the host of homelab.yaml to act on (required)")
-	c.Flags().StringVar(&f.repo, "repo", ".", "the lab repo folder")
+	c.Flags().StringVar(&f.host, "host", "", "the host of homelab.yaml to act on (default on a guest: agent.yaml's host)")
+	c.Flags().StringVar(&f.repo, "repo", "", "the lab repo folder (default on a guest: the agent's last good commit, else .)")
 	if withRoot {
 		c.Flags().StringVar(&f.root, "root", "/", "prefix for every host path (apply a host into a folder)")
 		c.Flags().StringVar(&f.hooks, "hooks", "auto", "run reload hooks: auto (only when --root is /), run, skip")
@@ -37,6 +42,7 @@ func (f *hostFlags) register(c *cobra.Command, withRoot, withOnly bool) {
 
 // completeHosts offers the host names of the lab repo given by --repo.
 func (f *hostFlags) completeHosts(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	f.guestDefaults()
 	l, err := agent.LoadLab(f.repo)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
@@ -48,10 +54,49 @@ func (f *hostFlags) completeHosts(c *cobra.Command, _ []string, _ string) ([]str
 	return names, cobra.ShellCompDirectiveNoFileComp
 }
 
+// guestDefaults fills --host and --repo on a guest: from agent.yaml
+// (under --root) its host, and the agent's last good commit, exported from
+// its clone without touching the daemon's work tree. Elsewhere --repo is
+// the current folder.
+func (f *hostFlags) guestDefaults() error {
+	root := f.root
+	if root == "" {
+		root = "/"
+	}
+	if f.host != "" && f.repo != "" {
+		return nil
+	}
+	cfg, err := daemon.LoadConfig(filepath.Join(root, daemon.ConfigPath), true, os.Environ())
+	guest := err == nil && cfg.Host != ""
+	if f.host == "" && guest {
+		f.host = cfg.Host
+	}
+	if f.repo != "" {
+		return nil
+	}
+	f.repo = "."
+	if !guest {
+		return nil
+	}
+	st, err := state.Load(root)
+	if err != nil || st.LastGoodCommit == "" {
+		return nil
+	}
+	dir, err := gitsync.Export(root, filepath.Join(root, gitsync.Dir), st.LastGoodCommit)
+	if err != nil {
+		return fmt.Errorf("reading the last good commit from the agent's clone: %w", err)
+	}
+	f.repo = dir
+	return nil
+}
+
 // load checks the flags and loads the lab.
 func (f *hostFlags) load() (*lab.Lab, error) {
+	if err := f.guestDefaults(); err != nil {
+		return nil, err
+	}
 	if f.host == "" {
-		return nil, usageError{fmt.Errorf("--host is required")}
+		return nil, usageError{fmt.Errorf("--host is required (no agent.yaml with a host on this machine)")}
 	}
 	if err := agent.CheckOnly(f.only); err != nil {
 		return nil, usageError{err}

@@ -18,8 +18,9 @@ import (
 )
 
 func newStatus() *cobra.Command {
-	var configPath, root, addr string
-	var asJSON bool
+	var configPath, root, addr, repo string
+	var asJSON, asFleet bool
+	var peers []string
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Ask the local agent what it applied, from which commit, and what failed",
@@ -29,14 +30,26 @@ the applied, last good and head commits, a refused commit with its reason
 --json prints the agent's JSON as is. The exit status is 1 when the agent
 cannot be reached (what state.json says is printed instead), when the head
 is refused, the last sync failed or is stale, the last pass failed, or a
-backup, prune or check failed or is stale (older than twice its interval).`,
+backup, prune or check failed or is stale (older than twice its interval).
+
+--fleet asks every host of the lab instead (GET /fleet/status on its lab IP,
+signed with the lab's FLEET_KEY secret, from this host's secrets or
+HOMELAB_SECRET_FLEET_KEY) and prints one line per host: role, wave, applied
+and last good commit, health, last backup, sync, drift; then the problems.
+It exits 1 when any host is unreachable, refused a commit, is unhealthy,
+stale, or has a failing backup.`,
 		Example: `  homelab-agent status
-  homelab-agent status --json | jq .last_good_commit`,
+  homelab-agent status --json | jq .last_good_commit
+  homelab-agent status --fleet
+  homelab-agent status --fleet --repo ./lab --peer media=127.0.0.1:19123`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := daemonConfig(c, configPath, root)
 			if err != nil {
 				return err
+			}
+			if asFleet {
+				return fleetStatus(c, cfg, repo, peers, asJSON)
 			}
 			if addr == "" {
 				addr = cfg.Listen
@@ -73,6 +86,9 @@ backup, prune or check failed or is stale (older than twice its interval).`,
 	c.Flags().StringVar(&root, "root", "/", "prefix for host paths (where the config and state are)")
 	c.Flags().StringVar(&addr, "addr", "", "the agent's address (default: listen from the config)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	c.Flags().BoolVar(&asFleet, "fleet", false, "every host of the lab, one line each")
+	c.Flags().StringVar(&repo, "repo", "", "with --fleet: the lab repo (default: the agent's clone)")
+	c.Flags().StringArrayVar(&peers, "peer", nil, "with --fleet: HOST=ADDR, where a host's agent answers (default: its lab IP and the agent's port)")
 	return c
 }
 

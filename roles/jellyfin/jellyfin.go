@@ -83,8 +83,16 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	}, nil
 }
 
-// Validate implements roles.Validator.
-func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }
+// Validate implements role.Validator: a host with `gpu: true` that
+// bootstrap creates must name the GPU Proxmox passes into it (vm.hostpci).
+func (r Role) Validate(l *lab.Lab, errs *lab.Errors) {
+	roles.CheckContainers(l, r, Project, errs)
+	for _, h := range l.WithRole(r.Name()) {
+		if *lab.HostSettingOf[bool](h, GPUKey) && h.VM != nil && h.VM.VMID != 0 && h.VM.HostPCI == "" {
+			errs.At(h.Settings.Pos(GPUKey), "host %s: gpu: true needs vm.hostpci, the GPU Proxmox passes into the VM (e.g. hostpci: 0000:00:02.0 or mapping=igpu)", h.Name)
+		}
+	}
+}
 
 // quiesce stops Jellyfin for its backup: its SQLite databases are only
 // consistent at rest.

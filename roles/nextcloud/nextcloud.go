@@ -67,5 +67,5 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	}, nil
 }
 
-// Validate implements roles.Validator.
+// Validate implements role.Validator.
 func (r Role) Validate(l *lab.Lab, errs *lab.Errors) { roles.CheckContainers(l, r, Project, errs) }

@@ -1,0 +1,109 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/homelab-agent/homelab-agent/agent"
+	"github.com/homelab-agent/homelab-agent/agent/health"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/state"
+)
+
+// lastPass is what the loop remembers of its last pass.
+type lastPass struct {
+	commit  string
+	lab     *lab.Lab
+	changed bool
+}
+
+// HealthStatus is the host's last health check in GET /status.
+type HealthStatus struct {
+	CheckedAt time.Time `json:"checked_at"`
+	Commit    string    `json:"commit"`
+	OK        bool      `json:"ok"`
+	// Failure names the failing probes, one line.
+	Failure string          `json:"failure,omitempty"`
+	Results []health.Result `json:"results"`
+}
+
+// probes returns the host's probes for the lab of the last pass.
+func (d *Daemon) probes(l *lab.Lab) (health.Spec, bool) {
+	if l == nil {
+		return health.Spec{}, false
+	}
+	f := d.opts.Health
+	if f == nil {
+		if d.cfg.Root != "/" && d.cfg.Root != "" {
+			return health.Spec{}, false // nothing runs for real under a folder root
+		}
+		f = agent.HealthOf
+	}
+	spec, err := f(l, d.cfg.Host)
+	if err != nil {
+		d.log.Warn("reading the host's health probes", "err", err)
+		return health.Spec{}, false
+	}
+	return spec, len(spec.Probes) > 0
+}
+
+// gate is the health check of a pass that applied head: when the pass
+// changed something, the probes must pass within the role's deadline. If
+// they do not, and there is a last good commit to return to, gate undoes
+// head's claim to be good and says why; the caller marks head bad and
+// re-applies prevGood. A first commit that is unhealthy has nothing to
+// return to: it stays, reported.
+func (d *Daemon) gate(ctx context.Context, head, prevGood string) (ok bool, why string) {
+	if d.last.commit != head || !d.last.changed {
+		return true, ""
+	}
+	spec, any := d.probes(d.last.lab)
+	if !any {
+		return true, ""
+	}
+	d.opts.Notify("STATUS=waiting for " + short(head) + " to be healthy")
+	rep := health.Wait(ctx, d.clock, spec, d.opts.HealthEvery)
+	d.recordHealth(head, rep)
+	if rep.OK() || ctx.Err() != nil {
+		return true, ""
+	}
+	why = "rolled back " + short(head) + ": " + rep.Failure()
+	if prevGood == "" || prevGood == head {
+		d.log.Error("the first commit is unhealthy; nothing to roll back to", "commit", short(head), "failure", rep.Failure())
+		return true, ""
+	}
+	// The pass recorded head as good; the last good commit is prevGood.
+	if st, err := state.Load(d.cfg.Root); err == nil {
+		st.LastGoodCommit = prevGood
+		if err := st.Save(d.cfg.Root); err != nil {
+			d.fail(err.Error())
+		}
+	}
+	d.metrics.rollbacks.Inc()
+	return false, why
+}
+
+// checkHealth runs the probes of the last pass's lab once (between
+// changes): a failure is reported, never rolled back, since no change
+// caused it.
+func (d *Daemon) checkHealth(ctx context.Context) {
+	spec, any := d.probes(d.last.lab)
+	if !any {
+		return
+	}
+	rep := health.Run(ctx, spec)
+	if !rep.OK() {
+		d.log.Warn("a health probe fails (no change was applied: reported, not rolled back)", "failure", rep.Failure())
+	}
+	d.recordHealth(d.last.commit, rep)
+}
+
+func (d *Daemon) recordHealth(commit string, rep *health.Report) {
+	hs := &HealthStatus{CheckedAt: d.clock.Now(), Commit: commit, OK: rep.OK(), Failure: rep.Failure(), Results: rep.Results}
+	d.update(func(s *Status) { s.Health = hs })
+	ok := 0.0
+	if hs.OK {
+		ok = 1
+	}
+	d.metrics.healthy.Set(ok)
+}
