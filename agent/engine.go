@@ -150,7 +150,7 @@ func (p *pass) orphans(out *role.Output) []resource.Resource {
 	p.absent = map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(p.st.Resources)) {
 		if path, ok := strings.CutPrefix(id, "file:"); ok && !want[id] {
-			gone = append(gone, &files.Absent{Path: path})
+			gone = append(gone, &files.Absent{Path: path, Restore: p.restores(path)})
 			p.absent[id] = true
 		}
 	}
@@ -223,7 +223,7 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 				continue
 			}
 		}
-		ch, err := p.checkApply(ctx, r, watchers[r.ID()])
+		ch, err := p.checkApplyKeeping(ctx, r, watchers[r.ID()])
 		if err != nil {
 			err = fmt.Errorf("%s: %w", r.ID(), err)
 			p.fail(err)
@@ -288,6 +288,7 @@ func (p *pass) recordResults(results map[string]state.ResourceResult) {
 		if p.absent[id] {
 			if r.Status != "failed" {
 				delete(p.st.Resources, id)
+				p.forgetOriginal(id)
 				p.dirty = true
 				continue
 			}

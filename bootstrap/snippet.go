@@ -73,7 +73,7 @@ func VendorData(in VendorInput) []byte {
 		PackageUpdate: true,
 		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates"},
 		WriteFiles: []file{
-			{AgentConfigPath, "0644", string(agentYAML)},
+			{AgentConfigPath, "0600", string(agentYAML)},
 			{UnitPath, "0644", unit},
 			{FirstbootPath, "0755", FirstbootScript(in)},
 		},

@@ -22,6 +22,7 @@ func Containers(in role.Input, name, embeddedName string, embedded []byte, vars 
 	if h := in.Host; h.Compose != "" {
 		src.Files = []docker.File{{Name: h.Compose, Content: h.ComposeData}}
 		src.Dir = filepath.Join(in.Lab.Dir, filepath.Dir(filepath.Clean(h.Compose)))
+		src.Repo = in.Lab.Dir
 	} else {
 		src.Files = append([]docker.File{{Name: embeddedName, Content: embedded}}, overlays...)
 	}

@@ -83,14 +83,25 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.log.Info("the host's secrets changed since the commit failed; trying it again", "commit", short(head))
 		refused = false
 	}
-	if !refused && !d.descends(head, st) {
-		why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
-			" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
-		d.markBad(head, "force_push", why)
-		st.BadCommit, st.BadReason = head, why
-		refused = true
+	if !refused {
+		switch ok, err := d.descends(head, st.LastGoodCommit); {
+		case err != nil:
+			// Not the commit's fault, maybe: refuse it this pass, unmarked.
+			why := "cannot check that head " + short(head) + " descends from the last good commit " + short(st.LastGoodCommit) + ": " + err.Error()
+			d.log.Error("refusing the head this pass", "commit", short(head), "err", why)
+			st.BadReason = why
+			refused = true
+		case !ok:
+			why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
+				" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
+			d.markBad(head, "force_push", why)
+			st.BadCommit, st.BadReason = head, why
+			refused = true
+		}
 	}
-	if !refused && head != st.LastGoodCommit {
+	// The wave gate reads head's homelab.yaml: only a trusted head's (an
+	// untrusted one is refused by tryHead below without being read).
+	if !refused && head != st.LastGoodCommit && d.verifyRange(st.LastGoodCommit, head) == nil {
 		if l := d.headLab(head); l != nil {
 			wait, refuse := d.waveGate(ctx, head, l)
 			switch {
@@ -152,25 +163,9 @@ func (d *Daemon) hold(ctx context.Context, st *state.State, why string) {
 	d.update(func(s *Status) { s.LastError, s.Waiting = why, why })
 }
 
-// descends checks that head does not rewrite the history applied so far.
-// gitsync refuses a non-fast-forward between polls; this also covers a
-// clone made afresh (after corruption), whose refs start at the server's
-// head.
-func (d *Daemon) descends(head string, st *state.State) bool {
-	if d.cfg.AllowForcePush || st.LastGoodCommit == "" || head == st.LastGoodCommit {
-		return true
-	}
-	ok, err := d.syncer.IsAncestor(st.LastGoodCommit, head)
-	if err != nil {
-		d.log.Warn("checking history", "err", err)
-		return true // the engine's own checks still apply; do not refuse on a read error
-	}
-	return ok
-}
-
 // tryHead verifies and applies head; on refusal it marks head bad.
 func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool {
-	if err := d.verify(head); err != nil {
+	if err := d.verifyRange(st.LastGoodCommit, head); err != nil {
 		var ue *gitsync.UntrustedError
 		if !errors.As(err, &ue) {
 			d.fail(err.Error())

@@ -85,6 +85,9 @@ type Daemon struct {
 	trigger chan struct{}
 	metrics *metrics
 	backups *backups
+	hooks   *hookGuard
+	// ancestry replaces the clone's ancestry check (tests).
+	ancestry func(old, new string) (bool, error)
 
 	// last is the last pass the loop ran, rollback the reason of a return
 	// to the last good commit in progress (the loop's goroutine only).
@@ -156,9 +159,11 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, clock: clock.Or(opts.Clock), cfg: cfg, log: opts.Log, syncer: s, keys: keys,
 		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	d.hooks = newHookGuard(d.clock.Now)
 	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
-		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: d.clock.Now()}
+		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: d.clock.Now(),
+		Warnings: warnings(keys)}
 	d.metrics.register(d)
 	return d, nil
 }
@@ -182,7 +187,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening for status: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(d.Handler())
 	go srv.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -191,6 +196,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	d.log.Info("agent started", "repo", gitsync.Redact(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
 		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
+	for _, w := range d.st.Warnings {
+		d.log.Warn(w)
+	}
 	stopWatchdog := d.watchdog()
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))

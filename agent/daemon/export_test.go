@@ -22,6 +22,15 @@ func JournalLogger(send func(msg string, priority int, vars map[string]string)) 
 		}})
 }
 
+// NewServer is the daemon's HTTP server, for its timeouts.
+var NewServer = newServer
+
+// MaxHookBody is the webhook's body limit.
+const MaxHookBody = maxHookBody
+
+// SetAncestry replaces the clone's ancestry check.
+func SetAncestry(d *Daemon, f func(old, new string) (bool, error)) { d.ancestry = f }
+
 // StatusChanged returns a channel closed at the daemon's next status update.
 func (d *Daemon) StatusChanged() <-chan struct{} { return d.statusChanged() }
 

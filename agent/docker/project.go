@@ -15,7 +15,6 @@ import (
 	"github.com/docker/docker/client"
 	"gopkg.in/yaml.v3"
 
-	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -64,7 +63,7 @@ func (p *Project) SecretNames() []string {
 			if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
 				return
 			}
-			if data, err := bounded.ReadFile(filepath.Join(p.Dir, clean), clean, bounded.RepoFile); err == nil {
+			if data, err := p.Source.readRepo(clean, clean); err == nil {
 				for _, n := range secrets.Names(string(data)) {
 					set[n] = true
 				}

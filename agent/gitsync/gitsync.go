@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 
@@ -102,15 +101,11 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if KindOf(cfg.URL) == KindLocal {
-		if abs, err := filepath.Abs(cfg.URL); err == nil {
-			cfg.URL = abs
-		}
-	}
-	auth, err := authMethod(cfg.URL, cfg.Auth)
+	url, auth, err := prepare(cfg.URL, cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
+	cfg.URL = url
 	return &Syncer{cfg: cfg, auth: auth}, nil
 }
 
@@ -370,18 +365,6 @@ func (s *Syncer) Commit(hash string) (*object.Commit, error) {
 		return nil, fmt.Errorf("reading commit %s: %w", short(hash), err)
 	}
 	return c, nil
-}
-
-// Redact hides the password of a URL with user:password@ in it.
-func Redact(repo string) string {
-	u, err := url.Parse(repo)
-	if err != nil || u.User == nil {
-		return repo
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func short(h string) string {

@@ -2,7 +2,7 @@ package lab
 
 import (
 	"errors"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -300,27 +301,29 @@ func (f *repoFiles) read(rel string, p Pos, what string, errs *Errors) []byte {
 	if data, ok := f.cache[clean]; ok {
 		return data
 	}
-	path := filepath.Join(f.dir, clean)
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
-		return nil
-	case !fi.Mode().IsRegular():
-		errs.At(p, "%s %q is not a regular file", what, rel)
-		return nil
-	case f.total+min(fi.Size(), MaxRepoFileSize+1) > MaxRepoRead:
+	size, err := repofs.Size(f.dir, clean)
+	if err == nil && f.total+min(size, MaxRepoFileSize+1) > MaxRepoRead {
 		errs.At(p, "%s %q: the files homelab.yaml names add up to more than the limit of %s", what, rel, bounded.Size(MaxRepoRead))
 		return nil
 	}
-	data, err := bounded.ReadFile(path, what+" "+strconv.Quote(rel), MaxRepoFileSize)
+	var data []byte
+	if err == nil {
+		data, err = repofs.ReadFileLimit(f.dir, clean, what+" "+strconv.Quote(rel), MaxRepoFileSize)
+	}
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
+	case errors.Is(err, repofs.ErrOutside):
+		errs.At(p, "%s %q leads out of the lab repo (a symbolic link or \"..\" pointing outside); refusing to read it", what, rel)
+	case errors.Is(err, repofs.ErrNotRegular):
+		errs.At(p, "%s %q is not a regular file", what, rel)
+	case errors.As(err, &tl):
+		errs.At(p, "%v", err)
+	case err != nil:
+		errs.At(p, "reading %s %q: %v", what, rel, err)
+	}
 	if err != nil {
-		var tl *bounded.TooLargeError
-		if errors.As(err, &tl) {
-			errs.At(p, "%v", err)
-		} else {
-			errs.At(p, "reading %s %q: %v", what, rel, err)
-		}
 		return nil
 	}
 	f.total += int64(len(data))

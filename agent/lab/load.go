@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 )
 
 // Options tells Load what the rest of the agent knows about.
@@ -33,7 +34,7 @@ type Options struct {
 // Load reads and checks dir/homelab.yaml. On failure the error is an
 // *Errors listing every problem as homelab.yaml:LINE:COL: message.
 func Load(dir string, opts Options) (*Lab, error) {
-	data, err := bounded.ReadFile(filepath.Join(dir, LabFile), LabFile, MaxFileSize)
+	data, err := repofs.ReadFileLimit(dir, LabFile, LabFile, MaxFileSize)
 	var tl *bounded.TooLargeError
 	switch {
 	case errors.As(err, &tl):
