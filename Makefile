@@ -20,9 +20,14 @@ demo: build
 test-deps:
 	./scripts/test-deps.sh
 
+# The parser's fuzz target runs for FUZZTIME on top of its committed corpus
+# (agent/lab/testdata/fuzz): no input may panic it or yield an unlocated error.
+FUZZTIME ?= 20s
+
 test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./agent/lab
 
 # The whole-lab drill (docs/e2e.md): the six guests as systemd containers,
 # results in e2e-results.md. Needs root, the Docker Engine and debootstrap.

@@ -155,7 +155,7 @@ func (p *pass) orphans(out *role.Output) []resource.Resource {
 	p.absent = map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(p.st.Resources)) {
 		if path, ok := strings.CutPrefix(id, "file:"); ok && !want[id] {
-			gone = append(gone, &files.Absent{Path: path})
+			gone = append(gone, &files.Absent{Path: path, Restore: p.restores(path)})
 			p.absent[id] = true
 		}
 	}
@@ -228,7 +228,7 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 				continue
 			}
 		}
-		ch, err := p.checkApply(ctx, r, watchers[r.ID()])
+		ch, err := p.checkApplyKeeping(ctx, r, watchers[r.ID()])
 		if err != nil {
 			err = fmt.Errorf("%s: %w", r.ID(), err)
 			p.fail(err)
@@ -269,9 +269,9 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 
 func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []string) (*resource.Change, error) {
 	if !p.apply || len(hooks) == 0 || !p.opts.runHooks() {
-		return r.CheckApply(ctx, p.env, p.apply)
+		return checkApply(ctx, r, p.env, p.apply)
 	}
-	ch, err := r.CheckApply(ctx, p.env, false)
+	ch, err := checkApply(ctx, r, p.env, false)
 	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
 		return ch, err
 	}
@@ -280,7 +280,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 			return ch, fmt.Errorf("recording owed hooks before the change: %w", err)
 		}
 	}
-	return r.CheckApply(ctx, p.env, true)
+	return checkApply(ctx, r, p.env, true)
 }
 
 // recordResults keeps per-resource results in state; a result that only
@@ -293,6 +293,7 @@ func (p *pass) recordResults(results map[string]state.ResourceResult) {
 		if p.absent[id] {
 			if r.Status != "failed" {
 				delete(p.st.Resources, id)
+				p.forgetOriginal(id)
 				p.dirty = true
 				continue
 			}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/resource"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // hooks runs (or, in plan, lists) every hook triggered by a changed
@@ -67,6 +69,7 @@ func runHook(ctx context.Context, h *resource.Hook) error {
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = secrets.ChildEnv(os.Environ())
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%s: %w%s", strings.Join(argv, " "), err, tail(out.String(), 10))
 		}

@@ -72,7 +72,7 @@ func TestApplyReadsEncryptedSecrets(t *testing.T) {
 	var text, js bytes.Buffer
 	rep.WriteText(&text, true)
 	rep.WriteJSON(&js)
-	if !strings.Contains(text.String(), "warning: "+want) || !strings.Contains(text.String(), "content, secret TAILSCALE_AUTHKEY changed") {
+	if !strings.Contains(text.String(), "warning: "+want) || !strings.Contains(text.String(), "«secret:TAILSCALE_AUTHKEY changed»") {
 		t.Fatalf("text report lacks the warning:\n%s", text.String())
 	}
 	for _, out := range []string{text.String(), js.String()} {

@@ -381,3 +381,20 @@ func TestDetachedDataDiskIsReattached(t *testing.T) {
 	}
 	e.noRejections()
 }
+
+// A repo URL with a token in it is refused: it would be written into
+// every VM's vendor data and agent.yaml.
+func TestRefusesCredentialsInRepoURL(t *testing.T) {
+	l, err := lab.Load("../fixtures/lab", role.LabOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"https://ghp_SeCrEt@git.example/lab.git", "https://agent:pw-SeCrEt@git.example/lab.git"} {
+		o := override()
+		o.Repo = u
+		_, err := bootstrap.PlanLab(context.Background(), l, bootstrap.Options{Override: o})
+		if err == nil || !strings.Contains(err.Error(), "auth.token") || strings.Contains(err.Error(), "SeCrEt") {
+			t.Fatalf("%s: err %v, want a refusal naming auth.token without the token", u, err)
+		}
+	}
+}

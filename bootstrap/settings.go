@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
@@ -132,6 +133,10 @@ func (s Settings) check() error {
 	}
 	if s.Repo == "" {
 		probs = append(probs, "the lab repo URL the agents pull is not set (bootstrap.repo in homelab.yaml, or --repo URL)")
+	}
+	if gitsync.HasCredentials(s.Repo) {
+		probs = append(probs, fmt.Sprintf("the lab repo URL %s carries credentials, which would land in every VM's cloud-init data: "+
+			"give the URL without them and put the token in each VM's /etc/homelab-agent/agent.yaml as auth.token (mode 0600)", gitsync.Redact(s.Repo)))
 	}
 	if s.ImageChecksum != "" && !imageSumRe.MatchString(s.ImageChecksum) {
 		probs = append(probs, fmt.Sprintf("image checksum %q: want sha256:HEX or sha512:HEX", s.ImageChecksum))

@@ -79,9 +79,7 @@ func VendorData(in VendorInput) []byte {
 		Content     string `yaml:"content"`
 	}
 	var secretFiles []file
-	cfgMode := "0644"
 	if s := in.Secrets; s != nil {
-		cfgMode = "0600"
 		cfg.WebhookSecret = s.WebhookSecret
 		a := &auth{Token: s.Token}
 		if s.Identity != "" {
@@ -109,7 +107,7 @@ func VendorData(in VendorInput) []byte {
 		PackageUpdate: true,
 		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates"},
 		WriteFiles: append(append([]file{
-			{AgentConfigPath, cfgMode, string(agentYAML)}}, secretFiles...),
+			{AgentConfigPath, "0600", string(agentYAML)}}, secretFiles...),
 			file{UnitPath, "0644", unit},
 			file{FirstbootPath, "0755", FirstbootScript(in)},
 		),

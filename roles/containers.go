@@ -22,6 +22,7 @@ func Containers(in role.Input, name, embeddedName string, embedded []byte, vars 
 	if h := in.Host; h.Compose != "" {
 		src.Files = []docker.File{{Name: h.Compose, Content: h.ComposeData}}
 		src.Dir = filepath.Join(in.Lab.Dir, filepath.Dir(filepath.Clean(h.Compose)))
+		src.Repo = in.Lab.Dir
 	} else {
 		src.Files = append([]docker.File{{Name: embeddedName, Content: embedded}}, overlays...)
 	}
@@ -51,6 +52,9 @@ func CheckContainers(l *lab.Lab, r role.Role, project string, errs *lab.Errors) 
 			if a.Name == project {
 				errs.At(a.NamePos, "app %q on host %s has the name of the host's %s role; rename the app", a.Name, h.Name, r.Name())
 				continue
+			}
+			if a.ComposeData == nil {
+				continue // no compose file read: the lab's checks said why
 			}
 			if err := docker.AppProject(l.Dir, a).Validate(ctx); err != nil {
 				errs.At(a.ComposePos, "%v", err)

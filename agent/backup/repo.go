@@ -76,21 +76,31 @@ func Open(ctx context.Context, c Config, store *secrets.Store) (*Repo, error) {
 		os.RemoveAll(r.tmp)
 		return nil, fmt.Errorf("opening repository: %w", err)
 	}
-	for _, kv := range os.Environ() {
+	r.env = resticEnv(os.Environ(), store, repoURL, pwFile, cache)
+	return r, nil
+}
+
+// resticEnv is restic's whole environment: the agent's, without restic's,
+// S3's and B2's own variables and without the agent's private ones
+// (HOMELAB_SECRET_*, HOMELAB_AGENT_*), then the repository's settings and
+// its S3 credentials.
+func resticEnv(environ []string, store *secrets.Store, repoURL, pwFile, cache string) []string {
+	var env []string
+	for _, kv := range secrets.ChildEnv(environ) {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "RESTIC_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "B2_") || strings.HasPrefix(k, secrets.EnvPrefix) {
+		if strings.HasPrefix(k, "RESTIC_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "B2_") {
 			continue
 		}
-		r.env = append(r.env, kv)
+		env = append(env, kv)
 	}
-	r.env = append(r.env, "RESTIC_REPOSITORY="+repoURL, "RESTIC_PASSWORD_FILE="+pwFile,
+	env = append(env, "RESTIC_REPOSITORY="+repoURL, "RESTIC_PASSWORD_FILE="+pwFile,
 		"RESTIC_CACHE_DIR="+cache, "RESTIC_PROGRESS_FPS=2")
 	for _, n := range []string{SecretAccessKey, SecretSecretKey} {
 		if v, ok := store.Lookup(n); ok {
-			r.env = append(r.env, n+"="+v)
+			env = append(env, n+"="+v)
 		}
 	}
-	return r, nil
+	return env
 }
 
 // Close removes the password file.

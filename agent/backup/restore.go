@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
@@ -143,7 +144,7 @@ func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	prog := newProgress(o.Progress, o.Terminal, svc)
 	_, err = repo.doLocked(ctx, op, r.now, call{
 		args:   []string{"restore", plan.Snapshot.ID, "--target", plan.Temp, "--verify"},
-		onLine: prog.line,
+		onLine: func(b []byte) { heartbeat.Beat(ctx); prog.line(b) },
 	})
 	prog.done()
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // ConfigPath is the daemon's config file's host path.
@@ -149,6 +151,12 @@ func LoadConfig(path string, optional bool, env []string) (*Config, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if c.Auth.Token != "" || c.WebhookSecret != "" {
+			// It holds credentials: only root may read or change it.
+			if err := secrets.CheckPrivate(path); err != nil {
+				return nil, fmt.Errorf("reading config: it holds auth.token or webhook_secret: %w", err)
+			}
 		}
 	}
 	keys := c.envKeys()

@@ -80,3 +80,26 @@ func TestValidSignature(t *testing.T) {
 		}
 	}
 }
+
+// agent.yaml that holds a credential must be private to root.
+func TestConfigWithCredentialsMustBePrivate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	for _, body := range []string{"repo: /srv/lab.git\nhost: dns1\nauth: {token: tok-123}\n", "repo: /srv/lab.git\nhost: dns1\nwebhook_secret: hook-456\n"} {
+		os.WriteFile(p, []byte(body), 0o644)
+		os.Chmod(p, 0o644)
+		_, err := daemon.LoadConfig(p, false, nil)
+		if err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "tok-123") || strings.Contains(err.Error(), "hook-456") {
+			t.Fatalf("0644 agent.yaml with a credential: err %v", err)
+		}
+		os.Chmod(p, 0o600)
+		if _, err := daemon.LoadConfig(p, false, nil); err != nil {
+			t.Fatalf("0600 agent.yaml refused: %v", err)
+		}
+	}
+	// Without credentials a readable agent.yaml is fine.
+	os.WriteFile(p, []byte("repo: /srv/lab.git\nhost: dns1\n"), 0o600)
+	os.Chmod(p, 0o644)
+	if _, err := daemon.LoadConfig(p, false, nil); err != nil {
+		t.Fatalf("0644 agent.yaml without credentials refused: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
@@ -83,14 +84,25 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.log.Info("the host's secrets changed since the commit failed; trying it again", "commit", short(head))
 		refused = false
 	}
-	if !refused && !d.descends(head, st) {
-		why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
-			" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
-		d.markBad(head, "force_push", why)
-		st.BadCommit, st.BadReason = head, why
-		refused = true
+	if !refused {
+		switch ok, err := d.descends(head, st.LastGoodCommit); {
+		case err != nil:
+			// Not the commit's fault, maybe: refuse it this pass, unmarked.
+			why := "cannot check that head " + short(head) + " descends from the last good commit " + short(st.LastGoodCommit) + ": " + err.Error()
+			d.log.Error("refusing the head this pass", "commit", short(head), "err", why)
+			st.BadReason = why
+			refused = true
+		case !ok:
+			why := "head " + short(head) + " does not descend from the last good commit " + short(st.LastGoodCommit) +
+				" (force-push, or history re-created on the server); set allow_force_push: true to accept it"
+			d.markBad(head, "force_push", why)
+			st.BadCommit, st.BadReason = head, why
+			refused = true
+		}
 	}
-	if !refused && head != st.LastGoodCommit {
+	// The wave gate reads head's homelab.yaml: only a trusted head's (an
+	// untrusted one is refused by tryHead below without being read).
+	if !refused && head != st.LastGoodCommit && d.verifyRange(st.LastGoodCommit, head) == nil {
 		if l := d.headLab(head); l != nil {
 			wait, refuse := d.waveGate(ctx, head, l)
 			switch {
@@ -152,25 +164,9 @@ func (d *Daemon) hold(ctx context.Context, st *state.State, why string) {
 	d.update(func(s *Status) { s.LastError, s.Waiting = why, why })
 }
 
-// descends checks that head does not rewrite the history applied so far.
-// gitsync refuses a non-fast-forward between polls; this also covers a
-// clone made afresh (after corruption), whose refs start at the server's
-// head.
-func (d *Daemon) descends(head string, st *state.State) bool {
-	if d.cfg.AllowForcePush || st.LastGoodCommit == "" || head == st.LastGoodCommit {
-		return true
-	}
-	ok, err := d.syncer.IsAncestor(st.LastGoodCommit, head)
-	if err != nil {
-		d.log.Warn("checking history", "err", err)
-		return true // the engine's own checks still apply; do not refuse on a read error
-	}
-	return ok
-}
-
 // tryHead verifies and applies head; on refusal it marks head bad.
 func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool {
-	if err := d.verify(head); err != nil {
+	if err := d.verifyRange(st.LastGoodCommit, head); err != nil {
 		var ue *gitsync.UntrustedError
 		if !errors.As(err, &ue) {
 			d.fail(err.Error())
@@ -207,8 +203,8 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 	return true
 }
 
-// verify checks a commit's signature when trusted_keys is set.
-func (d *Daemon) verify(commit string) error {
+// verifyCommit checks a commit's signature when trusted_keys is set.
+func (d *Daemon) verifyCommit(commit string) error {
 	if d.keys.Empty() {
 		return nil
 	}
@@ -220,15 +216,19 @@ func (d *Daemon) verify(commit string) error {
 	return err
 }
 
-// apply checks out a commit, loads the lab and applies the host. kind
-// says what failed: "invalid" (the lab did not load), "apply_failed",
+// applyCommit checks out a commit, loads the lab and applies the host.
+// kind says what failed: "invalid" (the lab did not load), "apply_failed",
 // or "transient" (not the commit's fault: checkout, lock).
-func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err error) {
+func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, err error) {
 	dir, err := d.syncer.Checkout(commit)
+	var ce *gitsync.ContentError
+	if errors.As(err, &ce) {
+		return "invalid", err // over the content limits: the commit's fault
+	}
 	if err != nil {
 		return "transient", err
 	}
-	l, err := agent.LoadLab(dir)
+	l, err := loadLab(dir)
 	if err != nil {
 		return "invalid", err
 	}
@@ -239,7 +239,7 @@ func (d *Daemon) apply(ctx context.Context, commit string) (kind string, err err
 	trigger := d.because(prev, commit)
 	start := d.clock.Now()
 	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
-		Hooks: d.opts.Hooks, Log: d.log, Commit: commit, Trigger: trigger})
+		Hooks: d.opts.Hooks, Log: heartbeat.Logger(ctx, d.log), Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {
 		d.metrics.applies.WithLabelValues("error").Inc()

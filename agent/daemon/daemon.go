@@ -49,6 +49,10 @@ type Options struct {
 	// Clock is the daemon's time: its poll timer, status and metrics, and
 	// the passes it runs (nil is the wall clock; tests drive a fake).
 	Clock clock.Clock
+	// StuckAfter is how long a pass may go without a heartbeat (a resource
+	// started, a log line, restic's progress) before the systemd watchdog
+	// stops being fed, so that systemd restarts a hung agent (default 30m).
+	StuckAfter time.Duration
 	// BackupClock is the backup scheduler's clock when it must differ
 	// from Clock (nil: Clock).
 	BackupClock backup.Clock
@@ -81,6 +85,9 @@ type Daemon struct {
 	trigger chan struct{}
 	metrics *metrics
 	backups *backups
+	hooks   *hookGuard
+	// ancestry replaces the clone's ancestry check (tests).
+	ancestry func(old, new string) (bool, error)
 
 	// last is the last pass the loop ran, rollback the reason of a return
 	// to the last good commit in progress (the loop's goroutine only).
@@ -93,6 +100,7 @@ type Daemon struct {
 	st       Status
 	changed  chan struct{} // closed at each status update (tests wait on it)
 	failures int           // consecutive failed syncs
+	prog     progress
 }
 
 // New checks the configuration; it touches neither disk nor network.
@@ -122,6 +130,9 @@ func New(opts Options) (*Daemon, error) {
 	if opts.StaleAfter == 0 {
 		opts.StaleAfter = 3*time.Duration(cfg.Interval) + 30*time.Second
 	}
+	if opts.StuckAfter == 0 {
+		opts.StuckAfter = 30 * time.Minute
+	}
 	if opts.SyncTimeout == 0 {
 		opts.SyncTimeout = 2 * time.Minute
 	}
@@ -148,9 +159,11 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, clock: clock.Or(opts.Clock), cfg: cfg, log: opts.Log, syncer: s, keys: keys,
 		trigger: make(chan struct{}, 1), metrics: newMetrics()}
+	d.hooks = newHookGuard(d.clock.Now)
 	d.backups = newBackups(d)
 	d.st = Status{Version: StatusVersion, Host: cfg.Host, Repo: gitsync.Redact(cfg.Repo), Branch: cfg.Branch,
-		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: d.clock.Now()}
+		Resources: []ResourceStatus{}, Interval: time.Duration(cfg.Interval).String(), Started: d.clock.Now(),
+		Warnings: warnings(keys)}
 	d.metrics.register(d)
 	return d, nil
 }
@@ -174,7 +187,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listening for status: %w", err)
 		}
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(d.Handler())
 	go srv.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -183,6 +196,9 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	d.log.Info("agent started", "repo", gitsync.Redact(d.cfg.Repo), "branch", d.cfg.Branch, "host", d.cfg.Host,
 		"root", d.cfg.Root, "listen", ln.Addr().String(), "interval", time.Duration(d.cfg.Interval))
+	for _, w := range d.st.Warnings {
+		d.log.Warn(w)
+	}
 	stopWatchdog := d.watchdog()
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
@@ -196,11 +212,10 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	healthTimer := d.clock.NewTimer(d.opts.HealthInterval)
 	defer healthTimer.Stop()
 	for first := true; ; first = false {
-		wait := d.Converge(ctx)
+		wait := d.pass(ctx)
 		if ctx.Err() != nil {
 			break
 		}
-		d.backups.refresh()
 		d.serveFleet()
 		if first {
 			d.update(func(s *Status) { s.Ready = true })

@@ -194,11 +194,30 @@ func TestTrustedKeys(t *testing.T) {
 		t.Fatal("an unsigned commit was applied")
 	}
 
+	// A signed head over the unsigned commit: the whole range since the
+	// last good commit must be signed, so it is refused, naming c2.
 	h.repo.Edit("homelab.yaml", "mullvad-extended", "mullvad-all")
-	h.repo.Git("commit", "-qam", "gpg-signed", "-S"+fpr)
+	h.repo.Git("commit", "-qam", "gpg-signed over unsigned", "-S"+fpr)
 	h.repo.Push(false)
+	over := h.repo.Git("rev-parse", "HEAD")
+	s = h.converge()
+	if s.BadCommit != over || s.AppliedCommit != c1 || !strings.Contains(s.BadReason, "commit "+c2[:12]+" is not trusted: it is not signed") {
+		t.Fatalf("signed head over an unsigned commit: bad %s applied %s reason %q", s.BadCommit, s.AppliedCommit, s.BadReason)
+	}
+	if strings.Contains(h.file(namedConf), "all.dns.mullvad.net") {
+		t.Fatal("a range with an unsigned commit was applied")
+	}
+
+	// The owner drops the unsigned commit (a force-push the agent is told
+	// to accept) and signs the change again.
+	h.repo.Git("reset", "-q", "--hard", c1)
+	h.repo.Edit("homelab.yaml", "mullvad-family", "mullvad-all")
+	h.repo.Git("commit", "-qam", "gpg-signed", "-S"+fpr)
+	h.repo.Push(true)
 	c3 := h.repo.Git("rev-parse", "HEAD")
-	if s = h.converge(); s.AppliedCommit != c3 || s.BadCommit != "" {
+	h.cfg.AllowForcePush = true
+	h.d = h.newDaemon(daemon.Options{})
+	if s = h.converge(); s.AppliedCommit != c3 || s.BadCommit != "" || len(s.Warnings) != 0 {
 		t.Fatalf("gpg-signed: %+v", s)
 	}
 	if !strings.Contains(h.file(namedConf), "all.dns.mullvad.net") {

@@ -3,8 +3,11 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"testing"
 
 	"github.com/coreos/go-systemd/v22/journal"
+
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
 // SdNotify is the production notifier, for tests that read the socket.
@@ -19,8 +22,25 @@ func JournalLogger(send func(msg string, priority int, vars map[string]string)) 
 		}})
 }
 
+// NewServer is the daemon's HTTP server, for its timeouts.
+var NewServer = newServer
+
+// MaxHookBody is the webhook's body limit.
+const MaxHookBody = maxHookBody
+
+// SetAncestry replaces the clone's ancestry check.
+func SetAncestry(d *Daemon, f func(old, new string) (bool, error)) { d.ancestry = f }
+
 // StatusChanged returns a channel closed at the daemon's next status update.
 func (d *Daemon) StatusChanged() <-chan struct{} { return d.statusChanged() }
 
 // CheckHealth runs the timer's health check once.
 func (d *Daemon) CheckHealth(ctx context.Context) { d.checkHealth(ctx) }
+
+// SetLoadLab replaces the daemon's lab loader until the test ends (a seam
+// for making the load step of a commit panic or hang).
+func SetLoadLab(t testing.TB, f func(dir string) (*lab.Lab, error)) {
+	old := loadLab
+	loadLab = f
+	t.Cleanup(func() { loadLab = old })
+}

@@ -37,43 +37,6 @@ func writeJSON(w io.Writer, v any) {
 	enc.Encode(v)
 }
 
-// maxHookBody bounds a webhook's payload; a cut body fails the HMAC check.
-const maxHookBody = 25 << 20 // GitHub caps payloads at 25 MB
-
-// hook triggers a sync when the request is signed with webhook_secret.
-// A request that is not gets 401 and changes nothing.
-func (d *Daemon) hook(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxHookBody))
-	if err != nil {
-		http.Error(w, "reading body", http.StatusBadRequest)
-		return
-	}
-	if d.cfg.WebhookSecret == "" {
-		d.metrics.webhooks.WithLabelValues("disabled").Inc()
-		http.Error(w, "webhooks are disabled: set webhook_secret", http.StatusForbidden)
-		return
-	}
-	if !ValidSignature(r.Header, body, d.cfg.WebhookSecret) {
-		d.metrics.webhooks.WithLabelValues("unauthorized").Inc()
-		d.log.Warn("webhook with a bad or missing signature", "remote", r.RemoteAddr)
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var push struct {
-		Ref string `json:"ref"`
-	}
-	if json.Unmarshal(body, &push) == nil && push.Ref != "" && push.Ref != "refs/heads/"+d.cfg.Branch {
-		d.metrics.webhooks.WithLabelValues("ignored").Inc()
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, "ignored: push to "+push.Ref+"\n")
-		return
-	}
-	d.metrics.webhooks.WithLabelValues("accepted").Inc()
-	d.Trigger()
-	w.WriteHeader(http.StatusAccepted)
-	io.WriteString(w, "sync triggered\n")
-}
-
 // ValidSignature checks a webhook's signature headers: GitHub's
 // X-Hub-Signature-256 ("sha256=" + hex HMAC-SHA256 of the body), Gitea's
 // and Forgejo's X-Gitea-Signature / X-Forgejo-Signature (hex HMAC-SHA256)

@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "apply_duration_seconds",
 			Help: "Time of one apply pass.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "refused_commits_total",
-			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push, unhealthy, wave)."}, []string{"reason"}),
+			Help: "Heads refused, by reason (invalid, apply_failed, untrusted, force_push, unhealthy, wave, panic)."}, []string{"reason"}),
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "health_rollbacks_total",
 			Help: "Commits rolled back because the host's health probes failed after the change."}),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "drift_repaired_total",
@@ -67,7 +67,7 @@ func (m *metrics) register(d *Daemon) {
 	for _, r := range []string{"ok", "error"} {
 		m.applies.WithLabelValues(r)
 	}
-	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push", "unhealthy", "wave"} {
+	for _, r := range []string{"invalid", "apply_failed", "untrusted", "force_push", "unhealthy", "wave", "panic"} {
 		m.refused.WithLabelValues(r)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/coreos/go-systemd/v22/journal"
@@ -14,29 +13,6 @@ import (
 
 // sdNotify sends a state to $NOTIFY_SOCKET; it does nothing when unset.
 func sdNotify(state string) { sddaemon.SdNotify(false, state) }
-
-// watchdog pings systemd's watchdog at half of WATCHDOG_USEC while the
-// daemon runs; it returns the function that stops it.
-func (d *Daemon) watchdog() func() {
-	every, err := sddaemon.SdWatchdogEnabled(false)
-	if err != nil || every <= 0 {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		t := time.NewTicker(every / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				d.opts.Notify("WATCHDOG=1")
-			}
-		}
-	}()
-	return cancel
-}
 
 // NewLogger returns the daemon's logger: structured entries sent to the
 // journal when stderr is connected to it (JOURNAL_STREAM), text on w

@@ -55,6 +55,9 @@ type Status struct {
 	// each service's last runs, prune and check; absent when the host has
 	// no backups.
 	Backup *BackupStatus `json:"backup,omitempty"`
+	// Warnings are standing problems of the configuration (no
+	// trusted_keys: any pusher is root on every VM).
+	Warnings []string `json:"warnings,omitempty"`
 	// Health is the last health check: after a change (the gate that
 	// rolls a commit back) or on the timer.
 	Health *HealthStatus `json:"health,omitempty"`

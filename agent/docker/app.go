@@ -13,6 +13,7 @@ func AppProject(dir string, a *lab.App) *Project {
 		Name:    a.Name,
 		Files:   []File{{Name: a.Compose, Content: a.ComposeData}},
 		Dir:     filepath.Join(dir, filepath.Dir(filepath.Clean(a.Compose))),
+		Repo:    dir,
 		DataDir: lab.DataDir(a.Name),
 	}}
 }

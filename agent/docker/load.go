@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -102,15 +103,15 @@ func substitute(s string, m template.Mapping) (string, error) {
 
 // interpolationEnv is the role's vars, overridden by the repo's .env next
 // to the compose file, overridden by the host's environment (without the
-// agent's own HOMELAB_SECRET_* variables, which must never reach a spec).
+// agent's own HOMELAB_SECRET_* and HOMELAB_AGENT_* variables, which must
+// never reach a spec).
 func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 	env := types.Mapping{}
 	for k, v := range src.Vars {
 		env[k] = hideSecrets(v)
 	}
 	if src.Dir != "" {
-		path := filepath.Join(src.Dir, ".env")
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := src.readRepo(".env", relName(src, ".env")); err == nil {
 			vals, err := dotenv.ParseWithLookup(bytes.NewReader([]byte(hideSecrets(string(data)))), func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
@@ -127,7 +128,7 @@ func interpolationEnv(src *Source, environ []string) (types.Mapping, error) {
 	}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.HasPrefix(k, secrets.EnvPrefix) {
+		if !ok || secrets.Private(k) {
 			continue
 		}
 		env[k] = hideSecrets(v)
@@ -158,9 +159,15 @@ func serviceEnv(src *Source, s types.ServiceConfig, env types.Mapping, root func
 				return nil, fmt.Errorf("%s: services.%s.env_file: %q is outside the lab repo", src.Files[0].Name, s.Name, ef.Path)
 			}
 			name = relName(src, clean)
-			path = filepath.Join(src.Dir, clean)
+			path = ""
 		}
-		data, err := os.ReadFile(path)
+		var data []byte
+		var err error
+		if path == "" {
+			data, err = src.readRepo(filepath.Clean(ef.Path), name)
+		} else {
+			data, err = bounded.ReadFile(path, name, bounded.RepoFile)
+		}
 		if errors.Is(err, os.ErrNotExist) && !bool(ef.Required) {
 			continue
 		}

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -113,3 +115,46 @@ func TestStoppedContainerIsStarted(t *testing.T) {
 }
 
 var _ = dockertest.Name
+
+// The agent's configuration variables never feed a compose file's
+// interpolation: ${HOMELAB_AGENT_AUTH_TOKEN} would put the repo token in
+// a container's environment.
+func TestAgentVariablesNotInterpolated(t *testing.T) {
+	src := &Source{Name: "p", Files: []File{{Name: "c.yaml", Content: []byte(
+		"services:\n  a:\n    image: x\n    environment:\n      T: ${HOMELAB_AGENT_AUTH_TOKEN:-none}\n      H: ${HOME:-unset}\n")}}}
+	proj, err := loadProject(context.Background(), src, func(s string) string { return s },
+		[]string{"HOMELAB_AGENT_AUTH_TOKEN=tok-123", "HOME=/root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env := proj.Services[0].Env; env["T"] != "none" || env["H"] != "/root" {
+		t.Fatalf("environment = %v", env)
+	}
+}
+
+// A compose folder's .env or env_file that links out of the lab repo is
+// refused, its content never read.
+func TestRepoEnvFileLinkOutsideRefused(t *testing.T) {
+	top := t.TempDir()
+	repo := filepath.Join(top, "repo")
+	dir := filepath.Join(repo, "apps", "x")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(top, "secret"), []byte("LEAK=TOPSECRET-1\n"), 0o600)
+	compose := []byte("services:\n  a:\n    image: x\n    environment:\n      L: ${LEAK:-none}\n")
+	src := func() *Source {
+		return &Source{Name: "p", Dir: dir, Repo: repo, Files: []File{{Name: "apps/x/compose.yaml", Content: compose}}}
+	}
+	os.Symlink("../../../secret", filepath.Join(dir, ".env"))
+	_, err := loadProject(context.Background(), src(), func(s string) string { return s }, nil)
+	if err == nil || !strings.Contains(err.Error(), "leads out of the lab repo") || strings.Contains(err.Error(), "TOPSECRET") {
+		t.Fatalf(".env linking out: %v", err)
+	}
+	os.Remove(filepath.Join(dir, ".env"))
+	os.Symlink("../../../secret", filepath.Join(dir, "app.env"))
+	ef := &Source{Name: "p", Dir: dir, Repo: repo, Files: []File{{Name: "apps/x/compose.yaml", Content: []byte(
+		"services:\n  a:\n    image: x\n    env_file: app.env\n")}}}
+	_, err = loadProject(context.Background(), ef, func(s string) string { return s }, nil)
+	if err == nil || !strings.Contains(err.Error(), "leads out of the lab repo") || strings.Contains(err.Error(), "TOPSECRET") {
+		t.Fatalf("env_file linking out: %v", err)
+	}
+}

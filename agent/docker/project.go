@@ -63,7 +63,7 @@ func (p *Project) SecretNames() []string {
 			if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
 				return
 			}
-			if data, err := os.ReadFile(filepath.Join(p.Dir, clean)); err == nil {
+			if data, err := p.Source.readRepo(clean, clean); err == nil {
 				for _, n := range secrets.Names(string(data)) {
 					set[n] = true
 				}

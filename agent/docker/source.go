@@ -18,6 +18,9 @@ type Source struct {
 	// interpolation and relative env_file paths resolve against it. Empty
 	// for a role's embedded file.
 	Dir string
+	// Repo is the lab repo's top folder (Dir or above it): files are read
+	// inside it only (a link leading out is refused). Empty means Dir.
+	Repo string
 	// Vars are interpolation defaults (a role's values); the repo's .env
 	// and then the host's environment override them. Values may hold
 	// ${secret:NAME} references.

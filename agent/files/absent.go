@@ -16,8 +16,11 @@ import (
 // Absent is a file the agent wrote in an earlier pass that the lab repo no
 // longer asks for: the pass removes it, so that removing something from the
 // repo removes it from the host. Nothing under lab.DataRoot is ever removed.
+// When the path held a file before the agent first managed it (Restore),
+// that file, kept as <path>.homelab-agent-orig, is put back instead.
 type Absent struct {
-	Path string
+	Path    string
+	Restore bool
 }
 
 var _ resource.Resource = (*Absent)(nil)
@@ -35,6 +38,18 @@ func (a *Absent) CheckApply(ctx context.Context, env *resource.Env, apply bool) 
 		return nil, nil // data is never deleted by the agent
 	}
 	path := env.Path(clean)
+	if a.Restore {
+		if _, err := os.Lstat(path + OrigSuffix); err == nil {
+			ch := &resource.Change{ID: a.ID(), Subsystem: Subsystem, Action: "update",
+				Summary: "restore the file that was there before homelab-agent (" + filepath.Base(clean) + OrigSuffix + ")"}
+			if apply {
+				if _, err := restoreOriginal(path); err != nil {
+					return nil, fmt.Errorf("restoring %s: %w", a.Path, err)
+				}
+			}
+			return ch, nil
+		}
+	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

@@ -71,7 +71,7 @@ func (f *File) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*
 	case errors.Is(err, fs.ErrNotExist):
 		ch := &resource.Change{ID: f.ID(), Subsystem: Subsystem, Action: "create",
 			Summary: fmt.Sprintf("create (mode %#o%s)", f.mode(), ownerNote(f, env)),
-			Diff:    env.Secrets.Redact(unified(f.Path, "", want, false))}
+			Diff:    f.diff(env, "", false)}
 		if apply {
 			if err := write(path, []byte(want), f.mode(), uid, gid); err != nil {
 				return nil, err
@@ -112,15 +112,10 @@ func (f *File) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*
 	if len(what) == 0 {
 		return nil, nil
 	}
-	var diff string
+	ch := &resource.Change{ID: f.ID(), Subsystem: Subsystem, Action: "update", Summary: strings.Join(what, ", ")}
 	if contentDiffers {
-		var changed []string
-		diff, changed = f.contentDiff(env, old, want)
-		for _, n := range changed {
-			what = append(what, "secret "+n+" changed")
-		}
+		ch.Diff = f.diff(env, string(old), true)
 	}
-	ch := &resource.Change{ID: f.ID(), Subsystem: Subsystem, Action: "update", Summary: strings.Join(what, ", "), Diff: diff}
 	if !apply {
 		return ch, nil
 	}
@@ -213,6 +208,17 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// diff is the content diff shown in plans and reports: secret lines are
+// hidden by position (secretdiff.go), then any known value left is
+// redacted.
+func (f *File) diff(env *resource.Env, old string, existed bool) string {
+	d, err := diffWithSecrets(f.Path, old, string(f.Content), env.Secrets, existed)
+	if err != nil {
+		return "" // Expand succeeded before: cannot happen
+	}
+	return env.Secrets.Redact(d)
 }
 
 // unified returns a unified diff of a file's old and new content.

@@ -11,36 +11,60 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
-// TestChangedSecretNotInDiff: after a secret's value changes, the old
-// value (which the store no longer knows) stays out of the diff, and the
-// summary names the secret.
-func TestChangedSecretNotInDiff(t *testing.T) {
+// planDiff writes old at the file's path and returns the plan's diff.
+func planDiff(t *testing.T, f *File, old string, values map[string]string) string {
+	t.Helper()
 	root := t.TempDir()
-	f := &File{Path: "/etc/x/app.conf", Content: []byte("a=1\ntoken=${secret:TOKEN}\nb=${secret:TOKEN}\n"), Mode: 0o600}
-	if _, err := f.CheckApply(context.Background(), env(root), true); err != nil {
-		t.Fatal(err)
+	if old != "" {
+		p := filepath.Join(root, f.Path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(old), 0o644)
 	}
-	rotated := &resource.Env{Root: root, Secrets: secrets.FromMap(map[string]string{"TOKEN": "new-value-9"})}
-	ch, err := f.CheckApply(context.Background(), rotated, false)
+	ch, err := f.CheckApply(context.Background(), &resource.Env{Root: root, Secrets: secrets.FromMap(values)}, false)
 	if err != nil || ch == nil {
 		t.Fatalf("plan: %v %+v", err, ch)
 	}
-	if strings.Contains(ch.Diff, "s3cr3t-value") || strings.Contains(ch.Diff, "new-value-9") {
-		t.Fatalf("a value in the diff:\n%s", ch.Diff)
+	return ch.Diff
+}
+
+// After a rotation the old value is no longer in the store: the diff
+// must still not show it, nor the new one.
+func TestDiffHidesRotatedSecret(t *testing.T) {
+	f := &File{Path: "/etc/app.conf", Content: []byte("user=admin\npassword=${secret:DB_PASS}\nport=5432\n")}
+	d := planDiff(t, f, "user=admin\npassword=old-value-123\nport=5431\n", map[string]string{"DB_PASS": "new-value-456"})
+	for _, bad := range []string{"old-value-123", "new-value-456"} {
+		if strings.Contains(d, bad) {
+			t.Fatalf("diff shows %s:\n%s", bad, d)
+		}
 	}
-	if ch.Summary != "content, secret TOKEN changed" {
-		t.Fatalf("summary %q", ch.Summary)
+	for _, want := range []string{" user=admin\n", "-«secret:DB_PASS changed»\n", "+«secret:DB_PASS changed»\n", "-port=5431\n", "+port=5432\n"} {
+		if !strings.Contains(d, want) {
+			t.Fatalf("diff lacks %q:\n%s", want, d)
+		}
 	}
-	// The literal text changes too: still no old value; the diff shows the edit.
-	f2 := &File{Path: f.Path, Content: []byte("a=2\ntoken=${secret:TOKEN}\nb=${secret:TOKEN}\n"), Mode: 0o600}
-	ch, _ = f2.CheckApply(context.Background(), rotated, false)
-	if strings.Contains(ch.Diff, "s3cr3t-value") || !strings.Contains(ch.Diff, "-a=1") {
-		t.Fatalf("diff:\n%s", ch.Diff)
+	// Unchanged secret line: shown as context without the value.
+	d = planDiff(t, f, "user=root\npassword=new-value-456\nport=5432\n", map[string]string{"DB_PASS": "new-value-456"})
+	if strings.Contains(d, "new-value-456") || !strings.Contains(d, " «secret:DB_PASS»\n") || !strings.Contains(d, "-user=root\n") {
+		t.Fatalf("unchanged secret line:\n%s", d)
 	}
-	// Edited by hand: lines that follow the template are still masked.
-	os.WriteFile(filepath.Join(root, "etc/x/app.conf"), []byte("token=old-unknown-1\nextra\nb=old-unknown-1\n"), 0o600)
-	ch, _ = f.CheckApply(context.Background(), rotated, false)
-	if strings.Contains(ch.Diff, "old-unknown-1") || !strings.Contains(ch.Diff, "-extra") {
-		t.Fatalf("diff:\n%s", ch.Diff)
+}
+
+// A line made only of a reference (a key file, a multi-line value): the
+// old lines it replaced are hidden, however many they were.
+func TestDiffHidesReplacedMultilineSecret(t *testing.T) {
+	f := &File{Path: "/etc/tls/key.pem", Content: []byte("# managed\n${secret:TLS_KEY}\n# end\n")}
+	old := "# managed\n-----BEGIN KEY-----\nOLDKEYMATERIAL1\nOLDKEYMATERIAL2\n-----END KEY-----\n# end\n"
+	d := planDiff(t, f, old, map[string]string{"TLS_KEY": "-----BEGIN KEY-----\nNEWKEYMATERIAL\n-----END KEY-----"})
+	if strings.Contains(d, "KEYMATERIAL") || !strings.Contains(d, "«secret:TLS_KEY changed»") || !strings.Contains(d, " # managed") {
+		t.Fatalf("multi-line secret:\n%s", d)
+	}
+}
+
+// A one-character secret does not garble unrelated text in the diff.
+func TestDiffShortSecretDoesNotGarble(t *testing.T) {
+	f := &File{Path: "/etc/app.conf", Content: []byte("domain=home.example\nflag=${secret:F}\n")}
+	d := planDiff(t, f, "domain=home.example.old\nflag=x\n", map[string]string{"F": "e"})
+	if !strings.Contains(d, "+domain=home.example\n") || !strings.Contains(d, "-domain=home.example.old\n") || strings.Contains(d, "flag=") {
+		t.Fatalf("short secret:\n%s", d)
 	}
 }

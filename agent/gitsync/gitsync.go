@@ -11,9 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 
@@ -45,6 +43,11 @@ type Config struct {
 	AllowForcePush bool
 	// Log receives re-clone notices; nil discards.
 	Log *slog.Logger
+	// MaxBlob, MaxCheckout and MaxFiles limit a commit's content: the
+	// largest file, the files' total size and their number (0: the
+	// Default… limits). Checkout refuses a commit over one.
+	MaxBlob, MaxCheckout int64
+	MaxFiles             int
 }
 
 // Result is the outcome of one Sync.
@@ -98,15 +101,11 @@ func New(cfg Config) (*Syncer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if KindOf(cfg.URL) == KindLocal {
-		if abs, err := filepath.Abs(cfg.URL); err == nil {
-			cfg.URL = abs
-		}
-	}
-	auth, err := authMethod(cfg.URL, cfg.Auth)
+	url, auth, err := prepare(cfg.URL, cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
+	cfg.URL = url
 	return &Syncer{cfg: cfg, auth: auth}, nil
 }
 
@@ -240,7 +239,7 @@ func (s *Syncer) open() error {
 	if err != nil {
 		return err
 	}
-	if err := check(r, s.acceptedRef()); err != nil {
+	if err := s.check(r); err != nil {
 		return err
 	}
 	if rem, err := r.Remote("origin"); err != nil || len(rem.Config().URLs) == 0 || rem.Config().URLs[0] != s.cfg.URL {
@@ -250,30 +249,13 @@ func (s *Syncer) open() error {
 	return nil
 }
 
-func check(r *git.Repository, accepted plumbing.ReferenceName) error {
-	ref, err := r.Reference(accepted, true)
+func (s *Syncer) check(r *git.Repository) error {
+	ref, err := r.Reference(s.acceptedRef(), true)
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", accepted, err)
+		return fmt.Errorf("reading %s: %w", s.acceptedRef(), err)
 	}
-	c, err := r.CommitObject(ref.Hash())
-	if err != nil {
-		return fmt.Errorf("reading commit %s: %w", short(ref.Hash().String()), err)
-	}
-	t, err := c.Tree()
-	if err != nil {
-		return fmt.Errorf("reading tree of %s: %w", short(ref.Hash().String()), err)
-	}
-	return t.Files().ForEach(func(f *object.File) error {
-		rd, err := f.Reader()
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", f.Name, err)
-		}
-		defer rd.Close()
-		if _, err := io.Copy(io.Discard, rd); err != nil {
-			return fmt.Errorf("reading %s: %w", f.Name, err)
-		}
-		return nil
-	})
+	maxBlob, maxTotal, _ := s.limits()
+	return readAll(r, ref.Hash(), maxBlob, maxTotal)
 }
 
 // clone makes a fresh clone next to Dir and renames it into place, so
@@ -327,12 +309,21 @@ func syncDir(dir string) error {
 }
 
 // Checkout makes the clone's work tree exactly the commit's tree (tracked
-// files replaced, untracked ones removed) and returns the folder.
+// files replaced, untracked ones removed) and returns the folder. A commit
+// over the content limits is refused with a *ContentError naming the file.
 func (s *Syncer) Checkout(commit string) (string, error) {
 	if s.repo == nil {
 		if err := s.open(); err != nil {
 			return "", fmt.Errorf("checking out %s: %w", short(commit), err)
 		}
+	}
+	if err := s.checkContent(plumbing.NewHash(commit)); err != nil {
+		var ce *ContentError
+		if !errors.As(err, &ce) {
+			s.repo = nil
+			err = fmt.Errorf("checking out %s: %w", short(commit), err)
+		}
+		return "", err
 	}
 	wt, err := s.repo.Worktree()
 	if err != nil {
@@ -374,18 +365,6 @@ func (s *Syncer) Commit(hash string) (*object.Commit, error) {
 		return nil, fmt.Errorf("reading commit %s: %w", short(hash), err)
 	}
 	return c, nil
-}
-
-// Redact hides the password of a URL with user:password@ in it.
-func Redact(repo string) string {
-	u, err := url.Parse(repo)
-	if err != nil || u.User == nil {
-		return repo
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 func short(h string) string {

@@ -1,16 +1,20 @@
 package lab
 
 import (
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/bounded"
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
@@ -35,10 +39,11 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	if l.Domain != "" && !domainRe.MatchString(l.Domain) {
 		errs.At(l.DomainPos, "invalid domain %q: want a lower-case DNS name such as home.example", l.Domain)
 	}
+	files := &repoFiles{dir: l.Dir}
 	checkNetwork(l, topPos, errs)
-	checkHosts(l, topPos, opts, errs)
+	checkHosts(l, topPos, opts, files, errs)
 	checkBackup(l, errs)
-	checkApps(l, errs)
+	checkApps(l, files, errs)
 	if l.Bootstrap != nil {
 		checkBootstrap(l.Bootstrap, errs)
 	}
@@ -85,7 +90,7 @@ func checkNetwork(l *Lab, topPos Pos, errs *Errors) {
 	}
 }
 
-func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
+func checkHosts(l *Lab, topPos Pos, opts Options, files *repoFiles, errs *Errors) {
 	if l.HostsPos == (Pos{}) {
 		errs.At(topPos, "missing required key %q", "hosts")
 		return
@@ -151,7 +156,7 @@ func checkHosts(l *Lab, topPos Pos, opts Options, errs *Errors) {
 			checkExpose(h.Expose, errs)
 		}
 		if h.ComposePos != (Pos{}) {
-			h.ComposeData = readRepoFile(l, h.Compose, h.ComposePos, "compose file", errs)
+			h.ComposeData = files.read(h.Compose, h.ComposePos, "compose file", errs)
 		}
 	}
 }
@@ -251,7 +256,7 @@ func checkCron(expr string, p Pos, errs *Errors) {
 	}
 }
 
-func checkApps(l *Lab, errs *Errors) {
+func checkApps(l *Lab, files *repoFiles, errs *Errors) {
 	seen := map[string]bool{}
 	for _, a := range l.Apps {
 		if a.HostPos == (Pos{}) {
@@ -270,7 +275,7 @@ func checkApps(l *Lab, errs *Errors) {
 		if a.ComposePos == (Pos{}) {
 			errs.At(a.Pos, "app %s: missing required key %q", a.Name, "compose")
 		} else {
-			a.ComposeData = readRepoFile(l, a.Compose, a.ComposePos, "compose file", errs)
+			a.ComposeData = files.read(a.Compose, a.ComposePos, "compose file", errs)
 		}
 		if a.Expose != nil {
 			checkExpose(a.Expose, errs)
@@ -278,27 +283,54 @@ func checkApps(l *Lab, errs *Errors) {
 	}
 }
 
-// readRepoFile reads a regular file inside the lab repo named by rel.
-func readRepoFile(l *Lab, rel string, p Pos, what string, errs *Errors) []byte {
+// repoFiles reads the files homelab.yaml names, each once, within
+// MaxRepoFileSize each and MaxRepoRead in all.
+type repoFiles struct {
+	dir   string
+	cache map[string][]byte
+	total int64
+}
+
+// read reads a regular file inside the lab repo named by rel.
+func (f *repoFiles) read(rel string, p Pos, what string, errs *Errors) []byte {
 	clean := filepath.Clean(rel)
 	if filepath.IsAbs(rel) || clean == ".." || strings.HasPrefix(clean, "../") {
 		errs.At(p, "%s %q must be a path inside the lab repo", what, rel)
 		return nil
 	}
-	path := filepath.Join(l.Dir, clean)
-	fi, err := os.Stat(path)
-	switch {
-	case err != nil:
-		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
-		return nil
-	case !fi.Mode().IsRegular():
-		errs.At(p, "%s %q is not a regular file", what, rel)
+	if data, ok := f.cache[clean]; ok {
+		return data
+	}
+	size, err := repofs.Size(f.dir, clean)
+	if err == nil && f.total+min(size, MaxRepoFileSize+1) > MaxRepoRead {
+		errs.At(p, "%s %q: the files homelab.yaml names add up to more than the limit of %s", what, rel, bounded.Size(MaxRepoRead))
 		return nil
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var data []byte
+	if err == nil {
+		data, err = repofs.ReadFileLimit(f.dir, clean, what+" "+strconv.Quote(rel), MaxRepoFileSize)
+	}
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		errs.At(p, "%s %q does not exist in the lab repo", what, rel)
+	case errors.Is(err, repofs.ErrOutside):
+		errs.At(p, "%s %q leads out of the lab repo (a symbolic link or \"..\" pointing outside); refusing to read it", what, rel)
+	case errors.Is(err, repofs.ErrNotRegular):
+		errs.At(p, "%s %q is not a regular file", what, rel)
+	case errors.As(err, &tl):
+		errs.At(p, "%v", err)
+	case err != nil:
 		errs.At(p, "reading %s %q: %v", what, rel, err)
 	}
+	if err != nil {
+		return nil
+	}
+	f.total += int64(len(data))
+	if f.cache == nil {
+		f.cache = map[string][]byte{}
+	}
+	f.cache[clean] = data
 	return data
 }
 

@@ -17,6 +17,10 @@ type decoder struct {
 	errs *Errors
 	// settings are the role-owned keys (Options.Settings).
 	settings []Setting
+	// key is the mapping key whose value is being decoded, for messages.
+	key string
+	// aliases bounds what aliases expand to (MaxAliasNodes).
+	aliases aliasBudget
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -26,6 +30,9 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 // decode fills v (a pointer) from n.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.AliasNode {
+		if !d.aliases.take(n, d) {
+			return
+		}
 		n = n.Alias
 	}
 	if n.Kind == yaml.DocumentNode {
@@ -69,9 +76,23 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 			d.errorf(n, "expected a list, got %s", describe(n))
 			return
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(c, s.Index(i))
+		key := d.key
+		s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+		for _, c := range n.Content {
+			if et := v.Type().Elem(); et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
+				// A list of mappings holds only mappings: the checks and the
+				// roles dereference every item and read its position.
+				if r := resolve(c); isNull(r) {
+					d.errorf(c, "%s: empty list item: expected a mapping", key)
+					continue
+				} else if r.Kind != yaml.MappingNode {
+					d.errorf(c, "%s: expected a mapping, got %s", key, describe(r))
+					continue
+				}
+			}
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(c, ev)
+			s = reflect.Append(s, ev)
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -176,6 +197,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			continue
 		}
 		seen[k.Value] = true
+		d.key = k.Value
 		d.decode(val, v.Field(idx))
 		if pf := v.FieldByName(t.Field(idx).Name + "Pos"); pf.IsValid() && pf.Type() == reflect.TypeOf(Pos{}) {
 			pf.Set(reflect.ValueOf(Pos{Line: val.Line, Col: val.Column}))
@@ -221,6 +243,14 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value) {
 // (addresses, prefixes); a non-empty result is the error message.
 type nodeUnmarshaler interface {
 	unmarshalNode(n *yaml.Node) string
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }

@@ -15,6 +15,9 @@ import (
 	yamlparser "github.com/goccy/go-yaml/parser"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/bounded"
+	"github.com/homelab-agent/homelab-agent/agent/repofs"
 )
 
 // Options tells Load what the rest of the agent knows about.
@@ -31,11 +34,16 @@ type Options struct {
 // Load reads and checks dir/homelab.yaml. On failure the error is an
 // *Errors listing every problem as homelab.yaml:LINE:COL: message.
 func Load(dir string, opts Options) (*Lab, error) {
-	data, err := os.ReadFile(filepath.Join(dir, LabFile))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no %s in the lab repo", filepath.Join(dir, LabFile), LabFile)
-		}
+	data, err := repofs.ReadFileLimit(dir, LabFile, LabFile, MaxFileSize)
+	var tl *bounded.TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		var errs Errors
+		errs.Add(LabFile, 1, 1, tl.Error())
+		return nil, errs.Err()
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%s: no %s in the lab repo", filepath.Join(dir, LabFile), LabFile)
+	case err != nil:
 		return nil, fmt.Errorf("reading lab: %w", err)
 	}
 	return Parse(dir, data, opts)
@@ -45,6 +53,10 @@ func Load(dir string, opts Options) (*Lab, error) {
 // paths (compose files) are resolved against.
 func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	var errs Errors
+	if len(data) > MaxFileSize {
+		errs.Add(LabFile, 1, 1, (&bounded.TooLargeError{Name: LabFile, Size: int64(len(data)), Limit: MaxFileSize}).Error())
+		return nil, errs.Err()
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -60,6 +72,9 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	var extra yaml.Node
 	if dec.Decode(&extra) == nil {
 		errs.Add(LabFile, extra.Line, extra.Column, "only one YAML document is allowed")
+	}
+	if !checkShape(&root, 0, &errs) {
+		return nil, errs.Err()
 	}
 	d := &decoder{file: LabFile, errs: &errs, settings: opts.Settings}
 	top := root.Content[0]
@@ -84,10 +99,13 @@ var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // yamlSyntaxError locates a syntax error. yaml.v3 reports only a line (for
 // unclosed flow collections, the line where they open), so the position
 // and message come from goccy/go-yaml's parser, which points at the token
-// where parsing failed; yaml.v3's line is the fallback.
+// where parsing failed; yaml.v3's line is the fallback, and the only
+// answer for inputs too costly for the second parser (locatable).
 func yamlSyntaxError(data []byte, err error) (int, int, string) {
 	var se *goyaml.SyntaxError
-	if _, perr := yamlparser.ParseBytes(data, 0); errors.As(perr, &se) && se.Token != nil && se.Token.Position != nil {
+	if !locatable(data) {
+		// too costly to locate precisely: yaml.v3's line below
+	} else if _, perr := yamlparser.ParseBytes(data, 0); errors.As(perr, &se) && se.Token != nil && se.Token.Position != nil {
 		return se.Token.Position.Line, se.Token.Position.Column, "invalid YAML: " + se.Message
 	}
 	m := yamlLineRe.FindStringSubmatch(err.Error())

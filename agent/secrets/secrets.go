@@ -95,8 +95,8 @@ func Load(root string, environ []string) (*Store, error) {
 		return nil, fmt.Errorf("reading secrets: %w", err)
 	default:
 		defer f.Close()
-		if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("reading secrets: %s is readable by others (mode %#o); run chmod 600 %s", path, fi.Mode().Perm(), path)
+		if err := checkPrivate(f, path); err != nil {
+			return nil, fmt.Errorf("reading secrets: %w", err)
 		}
 		m, err := godotenv.Parse(f)
 		if err != nil {
@@ -174,32 +174,6 @@ func (s *Store) Expand(text string) (string, error) {
 	}
 	b.WriteString(text[last:])
 	return b.String(), nil
-}
-
-// Redact replaces every known secret value in text with «secret:NAME».
-// Longer values are replaced first so that one value containing another
-// is hidden whole.
-func (s *Store) Redact(text string) string {
-	if s == nil || len(s.values) == 0 {
-		return text
-	}
-	names := make([]string, 0, len(s.values))
-	for n, v := range s.values {
-		if v != "" {
-			names = append(names, n)
-		}
-	}
-	sort.Slice(names, func(i, j int) bool {
-		a, b := s.values[names[i]], s.values[names[j]]
-		if len(a) != len(b) {
-			return len(a) > len(b)
-		}
-		return names[i] < names[j]
-	})
-	for _, n := range names {
-		text = strings.ReplaceAll(text, s.values[n], "«secret:"+n+"»")
-	}
-	return text
 }
 
 // MissingError names secrets a host needs but does not have.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 func TestFind(t *testing.T) {
@@ -57,5 +59,46 @@ func TestExpandAndRedact(t *testing.T) {
 	}
 	if r := s.Redact(got); r != "u=«secret:PW» l=«secret:LONG»" {
 		t.Errorf("Redact = %q (the longer value must be hidden whole)", r)
+	}
+}
+
+// secrets.env owned by another user is refused even with mode 0600: that
+// user could feed the agent secrets.
+func TestLoadRefusesForeignOwner(t *testing.T) {
+	testreq.Root(t)
+	root := t.TempDir()
+	p := filepath.Join(root, File)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("A=value-123\n"), 0o600)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(root, nil)
+	if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") || strings.Contains(err.Error(), "value-123") {
+		t.Fatalf("Load of a secrets.env owned by nobody: err %v", err)
+	}
+	os.Chown(p, 0, 0)
+	if _, err := Load(root, nil); err != nil {
+		t.Fatalf("Load of root's secrets.env: %v", err)
+	}
+}
+
+// A short value is hidden only where it stands alone; a long one anywhere.
+func TestRedactShortValues(t *testing.T) {
+	s := FromMap(map[string]string{"E": "e", "PIN": "4711", "LONG": "long-value-123"})
+	for in, want := range map[string]string{
+		"home.example":        "home.example",
+		"ee e":                "ee «secret:E»",
+		"pin 4711, not 47110": "pin «secret:PIN», not 47110",
+		"xlong-value-123x":    "x«secret:LONG»x",
+		"e":                   "«secret:E»",
+		"résumé e":            "résumé «secret:E»",
+	} {
+		if got := s.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := s.Holds("code 4711 here"); len(got) != 1 || got[0] != "PIN" {
+		t.Errorf("Holds = %v", got)
 	}
 }

@@ -45,6 +45,10 @@ type State struct {
 	// PendingHooks are hooks whose trigger was written but that have not
 	// yet succeeded; they run on the next pass even if nothing changes.
 	PendingHooks []string `json:"pending_hooks,omitempty"`
+	// Originals lists file paths that held a file before the agent first
+	// managed them; it is kept as <path>.homelab-agent-orig and put back
+	// when the path leaves the lab repo.
+	Originals []string `json:"originals,omitempty"`
 	// Memory holds small values roles keep across passes (zone serials).
 	Memory map[string]string `json:"memory,omitempty"`
 }

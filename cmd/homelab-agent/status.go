@@ -125,6 +125,9 @@ func writeStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	fmt.Fprintf(w, "applied    %s\n", commitNote(s.AppliedCommit, s.AppliedCommit == s.LastGoodCommit && s.AppliedCommit != ""))
 	fmt.Fprintf(w, "last good  %s\n", orDefault(s.LastGoodCommit, "-"))
 	fmt.Fprintf(w, "head       %s\n", orDefault(s.HeadCommit, "-"))
+	for _, warning := range s.Warnings {
+		fmt.Fprintf(w, "WARNING    %s\n", warning)
+	}
 	if s.RemoteCommit != "" {
 		fmt.Fprintf(w, "server     %s (refused)\n", s.RemoteCommit)
 	}
