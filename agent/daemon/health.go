@@ -48,17 +48,29 @@ func (d *Daemon) probes(l *lab.Lab) (health.Spec, bool) {
 }
 
 // gate is the health check of a pass that applied head: when the pass
-// changed something, the probes must pass within the role's deadline. If
-// they do not, and there is a last good commit to return to, gate undoes
-// head's claim to be good and says why; the caller marks head bad and
-// re-applies prevGood. A first commit that is unhealthy has nothing to
-// return to: it stays, reported.
+// changed something and head is a new commit with a last good one to
+// return to, the probes must pass within the role's deadline. If they do
+// not, gate undoes head's claim to be good and says why; the caller marks
+// head bad and re-applies prevGood. A first commit, or a change on the
+// commit already good, has nothing to return to: its probes are run once
+// and reported.
 func (d *Daemon) gate(ctx context.Context, head, prevGood string) (ok bool, why string) {
 	if d.last.commit != head || !d.last.changed {
 		return true, ""
 	}
 	spec, any := d.probes(d.last.lab)
 	if !any {
+		return true, ""
+	}
+	if prevGood == "" || prevGood == head {
+		// Nothing to return to (a first commit, or drift put back on the
+		// same commit): the probes run once and are reported, without
+		// holding the pass (or the first READY) for the deadline.
+		rep := health.Run(ctx, spec)
+		d.recordHealth(head, rep)
+		if !rep.OK() {
+			d.log.Warn("a health probe fails after a pass with nothing to roll back to (reported)", "commit", short(head), "failure", rep.Failure())
+		}
 		return true, ""
 	}
 	d.opts.Notify("STATUS=waiting for " + short(head) + " to be healthy")
@@ -68,10 +80,6 @@ func (d *Daemon) gate(ctx context.Context, head, prevGood string) (ok bool, why 
 		return true, ""
 	}
 	why = "rolled back " + short(head) + ": " + rep.Failure()
-	if prevGood == "" || prevGood == head {
-		d.log.Error("the first commit is unhealthy; nothing to roll back to", "commit", short(head), "failure", rep.Failure())
-		return true, ""
-	}
 	// The pass recorded head as good; the last good commit is prevGood.
 	if st, err := state.Load(d.cfg.Root); err == nil {
 		st.LastGoodCommit = prevGood

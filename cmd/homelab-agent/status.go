@@ -116,7 +116,7 @@ func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
 // unhealthy reports whether the status shows a problem (exit status 1).
 func unhealthy(s *daemon.Status) bool {
 	return s.Stale || s.SyncError != "" || s.LastError != "" || (s.BadCommit != "" && s.BadCommit == s.HeadCommit) ||
-		(s.Backup != nil && len(s.Backup.Problems) > 0)
+		(s.Backup != nil && len(s.Backup.Problems) > 0) || (s.Health != nil && !s.Health.OK)
 }
 
 // writeStatus prints the status for a person.
@@ -125,6 +125,19 @@ func writeStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	fmt.Fprintf(w, "applied    %s\n", commitNote(s.AppliedCommit, s.AppliedCommit == s.LastGoodCommit && s.AppliedCommit != ""))
 	fmt.Fprintf(w, "last good  %s\n", orDefault(s.LastGoodCommit, "-"))
 	fmt.Fprintf(w, "head       %s\n", orDefault(s.HeadCommit, "-"))
+	if h := s.Health; h != nil {
+		if h.OK {
+			fmt.Fprintf(w, "health     ok (%d probes, %s)\n", len(h.Results), h.CheckedAt.Local().Format("15:04:05"))
+		} else {
+			fmt.Fprintf(w, "UNHEALTHY  %s\n", h.Failure)
+		}
+	}
+	if s.Waiting != "" {
+		fmt.Fprintf(w, "waiting    %s\n", s.Waiting)
+	}
+	if d := s.Drift; d != nil {
+		fmt.Fprintf(w, "drift      %d repaired, last %s: %s\n", d.Repaired, d.Last.Local().Format("2006-01-02 15:04:05"), strings.Join(d.LastChanges, "; "))
+	}
 	for _, warning := range s.Warnings {
 		fmt.Fprintf(w, "WARNING    %s\n", warning)
 	}
