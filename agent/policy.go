@@ -114,6 +114,7 @@ func FirewallHost(in role.Input) firewall.Host {
 		fh.Routes = rt.Routes(in)
 	}
 	fh.Flows = dedupe(fh.Flows)
+	fh.Ping = Sources(l, role.Admin)
 	return fh
 }
 

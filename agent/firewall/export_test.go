@@ -4,3 +4,7 @@ import "github.com/google/nftables"
 
 // SetBeforeFlush lets tests add to the batch that replaces the table.
 func SetBeforeFlush(t *Table, f func(c *nftables.Conn)) { t.beforeFlush = f }
+
+// Ping is the lock-out probe's ICMP echo, for tests that ping between
+// namespaces.
+var Ping = ping
