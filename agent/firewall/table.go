@@ -32,6 +32,11 @@ type Table struct {
 	// the lab gives the gateway, the daemon adds its git remote through
 	// WithConfirm.
 	ProbeTargets []string
+	// Persist is the host path (PersistPath) where the table, once applied
+	// and confirmed, is saved as an nft script for BootUnit; "" saves
+	// nothing. It is written on every apply pass that leaves the table as
+	// built, so a host upgraded from an agent without it gets the file.
+	Persist string
 	// NetNS is a network namespace file (/run/netns/NAME) to work in;
 	// "" is the agent's own namespace.
 	NetNS string
@@ -76,6 +81,9 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 		return nil, err
 	}
 	if cur.matches(rs) {
+		if apply {
+			return nil, t.persist(ctx, env, rs)
+		}
 		return nil, nil
 	}
 	ch := &resource.Change{ID: t.ID(), Subsystem: Subsystem, Action: "update", Summary: "replace rules",
@@ -97,7 +105,7 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 	if cf.Probe == nil {
 		targets := append(slices.Clone(t.ProbeTargets), cf.Targets...)
 		if len(targets) == 0 {
-			return ch, nil
+			return ch, t.persist(ctx, env, rs)
 		}
 		cf.Probe = DialProbe(targets...)
 	}
@@ -114,7 +122,7 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 		ch.Summary = "rejected: rolled back"
 		return ch, rej
 	}
-	return ch, nil
+	return ch, t.persist(ctx, env, rs)
 }
 
 // conn opens a netlink connection in the resource's namespace.
