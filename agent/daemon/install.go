@@ -59,14 +59,14 @@ type InstallOptions struct {
 
 // InstallResult says what Install wrote.
 type InstallResult struct {
-	Unit          string
-	UnitChanged   bool
+	Unit        string
+	UnitChanged bool
 	// FirewallUnit loads the saved firewall table early in boot
 	// (firewall.BootUnit).
 	FirewallUnit        string
 	FirewallUnitChanged bool
-	Config        string
-	ConfigWritten bool // false when a config was already there
+	Config              string
+	ConfigWritten       bool // false when a config was already there
 }
 
 // Install writes the unit files (the agent's and the firewall's boot unit,
