@@ -206,6 +206,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); d.backups.run(ctx) }()
 
+	d.boot(ctx)
 	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()

@@ -118,6 +118,24 @@ func Build(h Host) (*Ruleset, error) {
 	return rs, nil
 }
 
+// SSHPort is the port Minimal keeps open.
+const SSHPort = 22
+
+// Minimal is the table the agent falls back to when a rejected change
+// cannot be rolled back: the host's SSH flows (tcp/22, from the gateway and
+// the VPN) and its ping sources, nothing else; the forward chain drops
+// everything but established traffic.
+func Minimal(h Host) (*Ruleset, error) {
+	var m Host
+	for _, f := range h.Flows {
+		if f.Proto == "tcp" && f.Port == SSHPort {
+			m.Flows = append(m.Flows, f)
+		}
+	}
+	m.Ping = h.Ping
+	return Build(m)
+}
+
 // icmpEssentials keeps path MTU discovery (destination-unreachable
 // carries fragmentation-needed, packet-too-big for IPv6), error reporting
 // and IPv6 neighbour discovery working for everyone, and answers echo

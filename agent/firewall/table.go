@@ -41,8 +41,9 @@ type Table struct {
 	// "" is the agent's own namespace.
 	NetNS string
 
-	// beforeFlush lets tests add to the replacing batch (to make it fail).
-	beforeFlush func(c *nftables.Conn)
+	// beforeFlush and beforeRestore let tests add to the replacing and
+	// the restoring batch (to make them fail).
+	beforeFlush, beforeRestore func(c *nftables.Conn)
 }
 
 var _ resource.Resource = (*Table)(nil)
@@ -94,6 +95,15 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 	if !apply {
 		return ch, nil
 	}
+	cf := confirmFrom(ctx)
+	if cf.Probe == nil {
+		// Only what answers now must answer after the change: a remote
+		// that is down (after a power cut) does not make a table "wrong".
+		targets := answering(ctx, env, append(slices.Clone(t.ProbeTargets), cf.Targets...))
+		if len(targets) > 0 {
+			cf.Probe = DialProbe(targets...)
+		}
+	}
 	queueReplace(c, rs)
 	if t.beforeFlush != nil {
 		t.beforeFlush(c)
@@ -101,22 +111,31 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 	if err := c.Flush(); err != nil {
 		return ch, kernelErr("replacing table inet "+TableName+" (the old table is unchanged)", err)
 	}
-	cf := confirmFrom(ctx)
 	if cf.Probe == nil {
-		targets := append(slices.Clone(t.ProbeTargets), cf.Targets...)
-		if len(targets) == 0 {
-			return ch, t.persist(ctx, env, rs)
-		}
-		cf.Probe = DialProbe(targets...)
+		return ch, t.persist(ctx, env, rs)
 	}
 	if perr := confirm(ctx, cf); perr != nil {
 		rej := &RejectedError{Diff: ch.Diff, Timeout: cf.Timeout, Err: perr}
 		queueRestore(c, cur)
+		if t.beforeRestore != nil {
+			t.beforeRestore(c)
+		}
 		if err := c.Flush(); err != nil {
 			rej.RestoreErr = err
-			queueRestore(c, nil)
-			if err := c.Flush(); err != nil {
-				return ch, errors.Join(rej, fmt.Errorf("removing the rejected table: %w", err))
+			// Never leave the host unfiltered: keep a table that admits
+			// SSH as the new one does (from the gateway and the VPN).
+			min, merr := Minimal(t.Host)
+			if merr == nil {
+				queueReplace(c, min)
+				merr = c.Flush()
+			}
+			if merr == nil {
+				rej.Minimal = true
+			} else {
+				queueRestore(c, nil)
+				if err := c.Flush(); err != nil {
+					return ch, errors.Join(rej, fmt.Errorf("loading a minimal table: %v; removing the rejected table: %w", merr, err))
+				}
 			}
 		}
 		ch.Summary = "rejected: rolled back"
