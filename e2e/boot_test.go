@@ -86,7 +86,6 @@ func (l *Lab) bootFirewall(t *testing.T) (string, string) {
 			g.Name, from.Name, g.Name, port, ms(rec[g.Name]))
 }
 
-
 // waitBooted waits for the guest's systemd to finish booting.
 func (l *Lab) waitBooted(g *Guest) {
 	l.t.Helper()
