@@ -65,6 +65,9 @@ type RejectedError struct {
 	// Diff is the rejected change in nft syntax.
 	Diff    string
 	Timeout time.Duration
+	// Targets are the probe targets that answered before the change and
+	// not after it (empty for a caller's own Probe).
+	Targets []string
 	// Err is the last probe failure.
 	Err error
 	// RestoreErr is set when even restoring the old table failed; the
@@ -75,8 +78,12 @@ type RejectedError struct {
 }
 
 func (e *RejectedError) Error() string {
-	s := fmt.Sprintf("new table inet %s rejected and rolled back: the host could not reach its probe targets within %s: %v",
-		TableName, e.Timeout, e.Err)
+	what := "its probe targets"
+	if len(e.Targets) > 0 {
+		what += " (" + strings.Join(e.Targets, ", ") + ")"
+	}
+	s := fmt.Sprintf("new table inet %s rejected and rolled back: the host could not reach %s within %s: %v",
+		TableName, what, e.Timeout, e.Err)
 	switch {
 	case e.RestoreErr != nil && e.Minimal:
 		s += fmt.Sprintf("; restoring the old table failed too (%v), so the agent loaded a minimal table that admits only SSH from the gateway and the VPN (and ping from them); the next good pass replaces it", e.RestoreErr)

@@ -96,10 +96,11 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 		return ch, nil
 	}
 	cf := confirmFrom(ctx)
+	var targets []string
 	if cf.Probe == nil {
 		// Only what answers now must answer after the change: a remote
 		// that is down (after a power cut) does not make a table "wrong".
-		targets := answering(ctx, env, append(slices.Clone(t.ProbeTargets), cf.Targets...))
+		targets = answering(ctx, env, append(slices.Clone(t.ProbeTargets), cf.Targets...))
 		if len(targets) > 0 {
 			cf.Probe = DialProbe(targets...)
 		}
@@ -115,7 +116,7 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 		return ch, t.persist(ctx, env, rs)
 	}
 	if perr := confirm(ctx, cf); perr != nil {
-		rej := &RejectedError{Diff: ch.Diff, Timeout: cf.Timeout, Err: perr}
+		rej := &RejectedError{Diff: ch.Diff, Timeout: cf.Timeout, Err: perr, Targets: targets}
 		queueRestore(c, cur)
 		if t.beforeRestore != nil {
 			t.beforeRestore(c)
