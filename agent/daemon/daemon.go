@@ -203,10 +203,10 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
 
+	d.boot(ctx) // before the scheduler reads state.json
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); d.backups.run(ctx) }()
 
-	d.boot(ctx)
 	timer := d.clock.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C()
