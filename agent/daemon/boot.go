@@ -55,7 +55,8 @@ func (d *Daemon) boot(ctx context.Context) {
 		return
 	}
 	rep, err := agent.Apply(d.withConfirm(ctx), l, d.cfg.Host, agent.Options{Root: d.cfg.Root,
-		Only: []string{firewall.Subsystem}, Now: d.clock.Now, Hooks: d.opts.Hooks, Log: d.log, Commit: commit})
+		Only: []string{firewall.Subsystem}, Now: d.clock.Now, Hooks: d.opts.Hooks, Log: d.log, Commit: commit,
+		Trigger: "start: the firewall of the last good commit " + short(commit) + ", from the local clone"})
 	if err != nil {
 		d.fail("applying the firewall of " + short(commit) + " at start: " + err.Error())
 		return
