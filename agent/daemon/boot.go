@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"runtime/debug"
 	"slices"
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
+	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -23,6 +25,16 @@ import (
 //
 // Failures are logged and leave the loop to do its usual work.
 func (d *Daemon) boot(ctx context.Context) {
+	d.prog.start(d.clock.Now())
+	defer func() { d.prog.stop(d.clock.Now()) }()
+	ctx = heartbeat.With(ctx, func() { d.prog.beat(d.clock.Now()) })
+	defer func() { // a bad commit (or agent) never stops the daemon, at start either
+		if v := recover(); v != nil {
+			pe := &agent.PanicError{Value: v}
+			d.logPanic("applying the firewall at start", pe, debug.Stack())
+			d.update(func(s *Status) { s.LastError = "internal error in the start pass: " + firstLine(pe.Error()) })
+		}
+	}()
 	st, err := state.Recover(d.cfg.Root)
 	if err != nil {
 		d.fail(err.Error())
@@ -49,13 +61,13 @@ func (d *Daemon) boot(ctx context.Context) {
 		d.fail("applying the firewall at start: " + err.Error())
 		return
 	}
-	l, err := agent.LoadLab(dir)
+	l, err := loadLab(dir)
 	if err != nil {
 		d.fail("applying the firewall of " + short(commit) + " at start: " + err.Error())
 		return
 	}
 	rep, err := agent.Apply(d.withConfirm(ctx), l, d.cfg.Host, agent.Options{Root: d.cfg.Root,
-		Only: []string{firewall.Subsystem}, Now: d.clock.Now, Hooks: d.opts.Hooks, Log: d.log, Commit: commit,
+		Only: []string{firewall.Subsystem}, Now: d.clock.Now, Hooks: d.opts.Hooks, Log: heartbeat.Logger(ctx, d.log), Commit: commit,
 		Trigger: "start: the firewall of the last good commit " + short(commit) + ", from the local clone"})
 	if err != nil {
 		d.fail("applying the firewall of " + short(commit) + " at start: " + err.Error())

@@ -1,36 +1,17 @@
 package daemon_test
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
+	labpkg "github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
-
-// syncBuffer is a log sink safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStartAppliesFirewallWithRemoteDown: after a reboot with the git
 // server unreachable, the daemon applies the last good commit's firewall
@@ -107,5 +88,22 @@ func TestCorruptStateMovedAside(t *testing.T) {
 	s := r.waitFor(func(s daemon.Status) bool { return s.AppliedCommit == c1 }, "the new head applied")
 	if s.LastError != "" {
 		t.Errorf("after recovery: %s", s.LastError)
+	}
+}
+
+// TestStartPassPanicKeepsRunning: a panic while loading the last good
+// commit at start is logged and reported; the daemon goes on to its loop.
+func TestStartPassPanicKeepsRunning(t *testing.T) {
+	h := newHarness(t, nil)
+	h.converge()
+	h.srv.Stop()
+	daemon.SetLoadLab(t, func(string) (*labpkg.Lab, error) { panic("boom at start") })
+	var logs syncBuffer
+	r := h.run(daemon.Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if s := r.d.Status(); !s.Ready || !strings.Contains(s.LastError, "internal error in the start pass: ") || !strings.Contains(s.LastError, "boom at start") {
+		t.Fatalf("after a panic at start: ready %v, last error %q", s.Ready, s.LastError)
+	}
+	if !strings.Contains(logs.String(), "panic while applying the firewall at start") {
+		t.Errorf("no log line for the panic:\n%s", logs.String())
 	}
 }
