@@ -68,9 +68,16 @@ func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply b
 			return nil, err
 		}
 	}
-	st, err := state.Load(root)
+	load := state.Load
+	if apply {
+		load = state.Recover // a corrupt state.json never blocks a pass
+	}
+	st, err := load(root)
 	if err != nil {
 		return nil, err
+	}
+	if st.Recovered != "" {
+		opts.logger().Error(st.Recovered)
 	}
 	h, out, err := Desired(l, hostName, st.Memory, opts.now())
 	if err != nil {

@@ -114,6 +114,7 @@ func FirewallHost(in role.Input) firewall.Host {
 		fh.Routes = rt.Routes(in)
 	}
 	fh.Flows = dedupe(fh.Flows)
+	fh.Ping = Sources(l, role.Admin)
 	return fh
 }
 
@@ -152,7 +153,7 @@ func dedupe(flows []firewall.Flow) []firewall.Flow {
 // the host must still reach the gateway (an ICMP echo); the daemon adds
 // its git remote with firewall.WithConfirm.
 func FirewallTable(in role.Input) *firewall.Table {
-	t := &firewall.Table{Host: FirewallHost(in)}
+	t := &firewall.Table{Host: FirewallHost(in), Persist: firewall.PersistPath}
 	if g := in.Lab.Network.Gateway; g.IsValid() {
 		t.ProbeTargets = []string{g.String()}
 	}

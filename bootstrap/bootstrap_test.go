@@ -149,6 +149,12 @@ func TestFreshBootstrapThenNoChanges(t *testing.T) {
 		!strings.Contains(string(net), "address 192.168.100.1/24") {
 		t.Errorf("interfaces file: %v\n%s", err, net)
 	}
+	// The node's own rules for the bridge, loaded when it comes up.
+	rules, err := os.ReadFile(filepath.Join(e.root, bootstrap.NodeRulesFile))
+	if err != nil || !strings.Contains(string(net), "post-up   nft -f "+bootstrap.NodeRulesFile) ||
+		!strings.Contains(string(rules), `iifname != "vmbr1" accept`) || !strings.Contains(string(rules), "drop") {
+		t.Errorf("node rules: %v\n%s\n%s", err, net, rules)
+	}
 	if st := e.sim.Storage("local"); !strings.Contains(strings.Join(st.Content, ","), "import") || !strings.Contains(strings.Join(st.Content, ","), "snippets") {
 		t.Errorf("storage local content = %v", st.Content)
 	}

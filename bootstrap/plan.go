@@ -172,9 +172,10 @@ func (p *Plan) snippetReachable(live *Live, v *VMSpec, loc *Local) bool {
 func tagSep(r rune) bool { return r == ';' || r == ',' || r == ' ' }
 
 func (p *Plan) network(loc *Local) {
-	want := Interfaces(p.Settings)
+	want, rules := Interfaces(p.Settings), NodeRules(p.Settings)
 	if loc == nil {
-		p.Manual = append(p.Manual, fmt.Sprintf("on every node: write %s as below and run `ifreload -a` (or run bootstrap on the node):\n%s", InterfacesFile, indent(want)))
+		p.Manual = append(p.Manual, fmt.Sprintf("on every node: write %s and %s as below and run `ifreload -a` (or run bootstrap on the node):\n%s\n%s",
+			InterfacesFile, NodeRulesFile, indent(want), indent(rules)))
 		return
 	}
 	if main, err := os.ReadFile(filepath.Join(loc.Root, "/etc/network/interfaces")); err == nil {
@@ -187,12 +188,14 @@ func (p *Plan) network(loc *Local) {
 			p.Manual = append(p.Manual, "add `source /etc/network/interfaces.d/*` to /etc/network/interfaces, or the lab bridge is not brought up")
 		}
 	}
-	if got, err := os.ReadFile(filepath.Join(loc.Root, InterfacesFile)); err == nil && bytes.Equal(got, want) {
+	got, err := os.ReadFile(filepath.Join(loc.Root, InterfacesFile))
+	gotRules, rerr := os.ReadFile(filepath.Join(loc.Root, NodeRulesFile))
+	if err == nil && rerr == nil && bytes.Equal(got, want) && bytes.Equal(gotRules, rules) {
 		return
 	}
-	p.Setup = append(p.Setup, &Step{Kind: "network", Summary: fmt.Sprintf("write %s (%s %s, NAT for %s via %s), then ifreload -a",
-		InterfacesFile, p.Settings.Bridge, p.Settings.Gateway, p.Settings.CIDR, p.Settings.Uplink),
-		Actions: []Action{{WriteFile: InterfacesFile, Data: want}, {Reload: true}}})
+	p.Setup = append(p.Setup, &Step{Kind: "network", Summary: fmt.Sprintf("write %s (%s %s, NAT for %s via %s) and %s (guests cannot reach the node), then ifreload -a",
+		InterfacesFile, p.Settings.Bridge, p.Settings.Gateway, p.Settings.CIDR, p.Settings.Uplink, NodeRulesFile),
+		Actions: []Action{{WriteFile: NodeRulesFile, Data: rules}, {WriteFile: InterfacesFile, Data: want}, {Reload: true}}})
 }
 
 func (p *Plan) storage(live *Live) []*Step {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 )
 
 // Guest-side defaults of the vendor snippet.
@@ -44,8 +46,9 @@ type VendorInput struct {
 }
 
 // VendorData renders a host's cloud-init vendor data: a #cloud-config that
-// installs qemu-guest-agent and curl, writes /etc/homelab-agent/agent.yaml
-// and the agent's systemd unit, and runs a first-boot script that formats
+// installs qemu-guest-agent, curl and nftables, writes
+// /etc/homelab-agent/agent.yaml, the agent's systemd unit and the
+// firewall's boot unit (the same firewall.BootUnit that install writes), and runs a first-boot script that formats
 // the data disk only when it carries nothing (blkid -p finds no signature,
 // so a re-attached disk keeps its data), mounts it by label at /srv/data,
 // downloads the agent checked against its sha256 and enables the unit.
@@ -105,10 +108,11 @@ func VendorData(in VendorInput) []byte {
 		RunCmd        [][]string `yaml:"runcmd"`
 	}{
 		PackageUpdate: true,
-		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates"},
+		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates", "nftables"},
 		WriteFiles: append(append([]file{
 			{AgentConfigPath, "0600", string(agentYAML)}}, secretFiles...),
 			file{UnitPath, "0644", unit},
+			file{firewall.BootUnitPath, "0644", string(firewall.BootUnit())},
 			file{FirstbootPath, "0755", FirstbootScript(in)},
 		),
 		RunCmd: [][]string{
@@ -184,6 +188,8 @@ echo @SHA@"  $tmp" | sha256sum -c --quiet -
 install -m 0755 "$tmp" @BIN@
 rm -f "$tmp"
 systemctl daemon-reload
+# Loads the table the agent saves, at every boot before the network.
+systemctl enable homelab-agent-firewall.service
 systemctl enable --now homelab-agent.service
 `
 

@@ -113,6 +113,7 @@ func TestDrill(t *testing.T) {
 	scenario("push a change", l.pushChange)
 	scenario("broken push", l.brokenPush)
 	scenario("git server down 60 s", l.gitDown)
+	scenario("firewall from boot, git server down", l.bootFirewall)
 	scenario("kill -9 of an agent, 10 times", l.kill9)
 	scenario("disaster recovery", l.disasterRecovery)
 	scenario("from zero", l.fromZero)

@@ -25,6 +25,8 @@ have nft || need_pkgs+=(nftables)
 # The firewall tests write Docker's published-port rules with iptables
 # (nf_tables backend) and probe a git http-backend.
 have iptables || need_pkgs+=(iptables)
+# agent/state checks with strace that state.json's folder is fsynced after the rename.
+have strace || need_pkgs+=(strace)
 have sshd || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 have ssh-keygen || need_pkgs+=(openssh-client)
 # The daemon's tests: git http-backend and git-shell, and gpg for signed commits.

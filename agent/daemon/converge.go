@@ -74,10 +74,13 @@ func (d *Daemon) Converge(ctx context.Context) time.Duration {
 
 // converge applies head, or the last good commit when head is refused.
 func (d *Daemon) converge(ctx context.Context, head string) {
-	st, err := state.Load(d.cfg.Root)
+	st, err := state.Recover(d.cfg.Root)
 	if err != nil {
 		d.fail(err.Error())
 		return
+	}
+	if st.Recovered != "" {
+		d.log.Error(st.Recovered)
 	}
 	refused := head == st.BadCommit
 	if refused && st.BadHostStamp != "" && st.BadHostStamp != hostStamp(d.cfg.Root) {
@@ -238,7 +241,7 @@ func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, e
 	}
 	trigger := d.because(prev, commit)
 	start := d.clock.Now()
-	rep, err := agent.Apply(ctx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
+	rep, err := agent.Apply(d.withConfirm(ctx), l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
 		Hooks: d.opts.Hooks, Log: heartbeat.Logger(ctx, d.log), Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {

@@ -203,6 +203,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	defer stopWatchdog()
 	d.opts.Notify("STATUS=first sync of " + gitsync.Redact(d.cfg.Repo))
 
+	d.boot(ctx) // before the scheduler reads state.json
 	backupsDone := make(chan struct{})
 	go func() { defer close(backupsDone); d.backups.run(ctx) }()
 

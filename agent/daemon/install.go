@@ -12,6 +12,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 	"github.com/google/renameio/v2"
+
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 )
 
 // UnitPath is the systemd unit's host path.
@@ -57,14 +59,19 @@ type InstallOptions struct {
 
 // InstallResult says what Install wrote.
 type InstallResult struct {
-	Unit          string
-	UnitChanged   bool
-	Config        string
-	ConfigWritten bool // false when a config was already there
+	Unit        string
+	UnitChanged bool
+	// FirewallUnit loads the saved firewall table early in boot
+	// (firewall.BootUnit).
+	FirewallUnit        string
+	FirewallUnitChanged bool
+	Config              string
+	ConfigWritten       bool // false when a config was already there
 }
 
-// Install writes the unit file (replacing an older one) and, when there
-// is none, the default agent.yaml (mode 0600).
+// Install writes the unit files (the agent's and the firewall's boot unit,
+// replacing older ones) and, when there is none, the default agent.yaml
+// (mode 0600).
 func Install(o InstallOptions) (*InstallResult, error) {
 	if o.Root == "" {
 		o.Root = "/"
@@ -81,6 +88,10 @@ func Install(o InstallOptions) (*InstallResult, error) {
 		}
 		res.UnitChanged = true
 	}
+	res.FirewallUnit = filepath.Join(o.Root, firewall.BootUnitPath)
+	if res.FirewallUnitChanged, err = writeIfChanged(res.FirewallUnit, firewall.BootUnit()); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(res.Config); errors.Is(err, fs.ErrNotExist) {
 		cfg := fmt.Sprintf(Sample, strconv.Quote(o.Repo), strconv.Quote(o.Branch), strconv.Quote(o.Host))
 		if err := writeFile(res.Config, []byte(cfg), 0o600); err != nil {
@@ -91,6 +102,13 @@ func Install(o InstallOptions) (*InstallResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+func writeIfChanged(path string, want []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, want) {
+		return false, nil
+	}
+	return true, writeFile(path, want, 0o644)
 }
 
 func writeFile(path string, data []byte, mode fs.FileMode) error {

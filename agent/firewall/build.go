@@ -12,6 +12,10 @@ type Host struct {
 	Flows []Flow
 	// Routes are forwarded through the host (a subnet router).
 	Routes []Route
+	// Ping lists the sources whose ICMP (or ICMPv6) echo requests the host
+	// answers: the gateway and the VPN. Echo from anywhere else, other
+	// guests included, is dropped; ICMP errors are admitted from all.
+	Ping []netip.Prefix
 }
 
 // Flow admits new connections to one port from some sources.
@@ -51,7 +55,8 @@ const (
 //     UDP connections to an address of this host are dropped unless a flow
 //     admits them, so Docker cannot publish a port around the rules;
 //   - input (policy drop): loopback, established/related, rate-limited
-//     ICMP and ICMPv6 essentials, then the flows;
+//     ICMP and ICMPv6 errors and neighbour discovery, echo requests from
+//     the Ping sources only, then the flows;
 //   - forward (policy drop): established/related, connections Docker
 //     DNATed (admitted in prerouting), containers' own traffic from
 //     docker0 and br-* bridges, and the routes;
@@ -82,7 +87,7 @@ func Build(h Host) (*Ruleset, error) {
 		Rule{IIfName: "lo", Verdict: "accept"},
 		Rule{CtState: StateEstablished | StateRelated, Verdict: "accept"},
 		Rule{CtState: StateInvalid, Verdict: "drop"})
-	in.Rules = append(in.Rules, icmpEssentials()...)
+	in.Rules = append(in.Rules, icmpEssentials(h.Ping)...)
 	in.Rules = append(in.Rules, flows...)
 
 	fwd := &Chain{Name: "forward", Type: "filter", Hook: "forward", Priority: PriorityForward, Policy: "drop"}
@@ -113,25 +118,47 @@ func Build(h Host) (*Ruleset, error) {
 	return rs, nil
 }
 
-// icmpEssentials keeps ping, path MTU discovery, error reporting and
-// IPv6 neighbour discovery working; pings and errors are rate limited.
-func icmpEssentials() []Rule {
-	ping := &Limit{PerSecond: 10, Burst: 20}
+// SSHPort is the port Minimal keeps open.
+const SSHPort = 22
+
+// Minimal is the table the agent falls back to when a rejected change
+// cannot be rolled back: the host's SSH flows (tcp/22, from the gateway and
+// the VPN) and its ping sources, nothing else; the forward chain drops
+// everything but established traffic.
+func Minimal(h Host) (*Ruleset, error) {
+	var m Host
+	for _, f := range h.Flows {
+		if f.Proto == "tcp" && f.Port == SSHPort {
+			m.Flows = append(m.Flows, f)
+		}
+	}
+	m.Ping = h.Ping
+	return Build(m)
+}
+
+// icmpEssentials keeps path MTU discovery (destination-unreachable
+// carries fragmentation-needed, packet-too-big for IPv6), error reporting
+// and IPv6 neighbour discovery working for everyone, and answers echo
+// requests only from the ping sources. Echoes and errors are rate limited.
+func icmpEssentials(ping []netip.Prefix) []Rule {
+	echo := &Limit{PerSecond: 10, Burst: 20}
 	errs := &Limit{PerSecond: 100, Burst: 100}
 	var out []Rule
-	for _, t := range []string{"echo-request", "destination-unreachable", "time-exceeded", "parameter-problem"} {
-		l := errs
-		if t == "echo-request" {
-			l = ping
-		}
-		out = append(out, Rule{ICMP: &ICMP{Type: t}, Limit: l, Verdict: "accept"})
+	for _, t := range []string{"destination-unreachable", "time-exceeded", "parameter-problem"} {
+		out = append(out, Rule{ICMP: &ICMP{Type: t}, Limit: errs, Verdict: "accept"})
 	}
-	for _, t := range []string{"echo-request", "destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"} {
-		l := errs
-		if t == "echo-request" {
-			l = ping
+	for _, p := range ping {
+		if p.Addr().Is4() {
+			out = append(out, Rule{Src: p.Masked(), ICMP: &ICMP{Type: "echo-request"}, Limit: echo, Verdict: "accept", Comment: "ping from the gateway and VPN"})
 		}
-		out = append(out, Rule{ICMP: &ICMP{V6: true, Type: t}, Limit: l, Verdict: "accept"})
+	}
+	for _, t := range []string{"destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"} {
+		out = append(out, Rule{ICMP: &ICMP{V6: true, Type: t}, Limit: errs, Verdict: "accept"})
+	}
+	for _, p := range ping {
+		if p.Addr().Is6() {
+			out = append(out, Rule{Src: p.Masked(), ICMP: &ICMP{V6: true, Type: "echo-request"}, Limit: echo, Verdict: "accept", Comment: "ping from the gateway and VPN"})
+		}
 	}
 	for _, t := range []string{"nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert"} {
 		out = append(out, Rule{ICMP: &ICMP{V6: true, Type: t}, Verdict: "accept"})

@@ -8,11 +8,14 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
 // DefaultConfirmTimeout bounds how long a new table may cut the host off
@@ -25,7 +28,9 @@ const DefaultConfirmTimeout = 30 * time.Second
 type Confirm struct {
 	// Probe checks that the host still reaches what it must; it is called
 	// again every Interval until it succeeds or Timeout passes. Nil uses
-	// DialProbe on the table's ProbeTargets and Targets.
+	// DialProbe on those of the table's ProbeTargets and Targets that
+	// answer just before the change (a target already down does not make
+	// the new table wrong).
 	Probe func(ctx context.Context) error
 	// Targets are added to the table's probe targets ("git.example:22").
 	Targets []string
@@ -60,18 +65,30 @@ type RejectedError struct {
 	// Diff is the rejected change in nft syntax.
 	Diff    string
 	Timeout time.Duration
+	// Targets are the probe targets that answered before the change and
+	// not after it (empty for a caller's own Probe).
+	Targets []string
 	// Err is the last probe failure.
 	Err error
-	// RestoreErr is set when even restoring the old table failed and the
-	// agent removed its table instead, leaving the host unfiltered.
+	// RestoreErr is set when even restoring the old table failed; the
+	// agent then loaded Minimal (Minimal is true) or, if that failed too,
+	// removed its table, leaving the host unfiltered.
 	RestoreErr error
+	Minimal    bool
 }
 
 func (e *RejectedError) Error() string {
-	s := fmt.Sprintf("new table inet %s rejected and rolled back: the host could not reach its probe targets within %s: %v",
-		TableName, e.Timeout, e.Err)
-	if e.RestoreErr != nil {
-		s += fmt.Sprintf("; restoring the old table failed too (%v), so the agent removed its table", e.RestoreErr)
+	what := "its probe targets"
+	if len(e.Targets) > 0 {
+		what += " (" + strings.Join(e.Targets, ", ") + ")"
+	}
+	s := fmt.Sprintf("new table inet %s rejected and rolled back: the host could not reach %s within %s: %v",
+		TableName, what, e.Timeout, e.Err)
+	switch {
+	case e.RestoreErr != nil && e.Minimal:
+		s += fmt.Sprintf("; restoring the old table failed too (%v), so the agent loaded a minimal table that admits only SSH from the gateway and the VPN (and ping from them); the next good pass replaces it", e.RestoreErr)
+	case e.RestoreErr != nil:
+		s += fmt.Sprintf("; restoring the old table failed too (%v), and so did loading a minimal one, so the agent removed its table: the host is unfiltered", e.RestoreErr)
 	}
 	return s
 }
@@ -118,6 +135,27 @@ func DialProbe(targets ...string) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// answering returns the targets that answer one probe now, in order;
+// the others are logged and left out of the confirmation.
+func answering(ctx context.Context, env *resource.Env, targets []string) []string {
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = probeOne(ctx, t) }()
+	}
+	wg.Wait()
+	var out []string
+	for i, t := range targets {
+		if errs[i] != nil {
+			env.Logger().Warn("probe target does not answer before the firewall change; not requiring it after", "target", t, "err", errs[i])
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 func probeOne(ctx context.Context, target string) error {

@@ -134,12 +134,20 @@ func (s *snapshot) matches(rs *Ruleset) bool {
 		}
 		for i := range want.Rules {
 			r := &want.Rules[i]
-			if !reflect.DeepEqual(rules[i].Exprs, r.Exprs()) || !reflect.DeepEqual(rules[i].UserData, r.userData()) {
+			// The comment must match; the rule's text beside it may be
+			// missing (a table nft loaded from the boot script).
+			if !reflect.DeepEqual(rules[i].Exprs, r.Exprs()) || comment(rules[i].UserData) != r.Comment {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// comment is a rule's comment as nft stores it in its userdata.
+func comment(ud []byte) string {
+	s, _ := userdata.GetString(ud, userdata.TypeComment)
+	return s
 }
 
 func policyName(p nftables.ChainPolicy) string {

@@ -32,12 +32,18 @@ type Table struct {
 	// the lab gives the gateway, the daemon adds its git remote through
 	// WithConfirm.
 	ProbeTargets []string
+	// Persist is the host path (PersistPath) where the table, once applied
+	// and confirmed, is saved as an nft script for BootUnit; "" saves
+	// nothing. It is written on every apply pass that leaves the table as
+	// built, so a host upgraded from an agent without it gets the file.
+	Persist string
 	// NetNS is a network namespace file (/run/netns/NAME) to work in;
 	// "" is the agent's own namespace.
 	NetNS string
 
-	// beforeFlush lets tests add to the replacing batch (to make it fail).
-	beforeFlush func(c *nftables.Conn)
+	// beforeFlush and beforeRestore let tests add to the replacing and
+	// the restoring batch (to make them fail).
+	beforeFlush, beforeRestore func(c *nftables.Conn)
 }
 
 var _ resource.Resource = (*Table)(nil)
@@ -76,6 +82,9 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 		return nil, err
 	}
 	if cur.matches(rs) {
+		if apply {
+			return nil, t.persist(ctx, env, rs)
+		}
 		return nil, nil
 	}
 	ch := &resource.Change{ID: t.ID(), Subsystem: Subsystem, Action: "update", Summary: "replace rules",
@@ -86,6 +95,16 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 	if !apply {
 		return ch, nil
 	}
+	cf := confirmFrom(ctx)
+	var targets []string
+	if cf.Probe == nil {
+		// Only what answers now must answer after the change: a remote
+		// that is down (after a power cut) does not make a table "wrong".
+		targets = answering(ctx, env, append(slices.Clone(t.ProbeTargets), cf.Targets...))
+		if len(targets) > 0 {
+			cf.Probe = DialProbe(targets...)
+		}
+	}
 	queueReplace(c, rs)
 	if t.beforeFlush != nil {
 		t.beforeFlush(c)
@@ -93,28 +112,37 @@ func (t *Table) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 	if err := c.Flush(); err != nil {
 		return ch, kernelErr("replacing table inet "+TableName+" (the old table is unchanged)", err)
 	}
-	cf := confirmFrom(ctx)
 	if cf.Probe == nil {
-		targets := append(slices.Clone(t.ProbeTargets), cf.Targets...)
-		if len(targets) == 0 {
-			return ch, nil
-		}
-		cf.Probe = DialProbe(targets...)
+		return ch, t.persist(ctx, env, rs)
 	}
 	if perr := confirm(ctx, cf); perr != nil {
-		rej := &RejectedError{Diff: ch.Diff, Timeout: cf.Timeout, Err: perr}
+		rej := &RejectedError{Diff: ch.Diff, Timeout: cf.Timeout, Err: perr, Targets: targets}
 		queueRestore(c, cur)
+		if t.beforeRestore != nil {
+			t.beforeRestore(c)
+		}
 		if err := c.Flush(); err != nil {
 			rej.RestoreErr = err
-			queueRestore(c, nil)
-			if err := c.Flush(); err != nil {
-				return ch, errors.Join(rej, fmt.Errorf("removing the rejected table: %w", err))
+			// Never leave the host unfiltered: keep a table that admits
+			// SSH as the new one does (from the gateway and the VPN).
+			min, merr := Minimal(t.Host)
+			if merr == nil {
+				queueReplace(c, min)
+				merr = c.Flush()
+			}
+			if merr == nil {
+				rej.Minimal = true
+			} else {
+				queueRestore(c, nil)
+				if err := c.Flush(); err != nil {
+					return ch, errors.Join(rej, fmt.Errorf("loading a minimal table: %v; removing the rejected table: %w", merr, err))
+				}
 			}
 		}
 		ch.Summary = "rejected: rolled back"
 		return ch, rej
 	}
-	return ch, nil
+	return ch, t.persist(ctx, env, rs)
 }
 
 // conn opens a netlink connection in the resource's namespace.

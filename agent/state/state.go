@@ -51,6 +51,12 @@ type State struct {
 	Originals []string `json:"originals,omitempty"`
 	// Memory holds small values roles keep across passes (zone serials).
 	Memory map[string]string `json:"memory,omitempty"`
+
+	// Recovered, set by Recover only, says that state.json was corrupt and
+	// where it was moved: the state starts afresh and callers log this
+	// and rebuild what they can from the host (the daemon takes the last
+	// good commit from its clone).
+	Recovered string `json:"-"`
 }
 
 // ResourceResult is the outcome of one resource in the last apply.
@@ -75,7 +81,7 @@ func Load(root string) (*State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("reading state: %s is corrupt (%v); move it away to start afresh", path, err)
+		return nil, &CorruptError{Path: path, Err: err}
 	}
 	if s.Version > version {
 		return nil, fmt.Errorf("reading state: %s has version %d, newer than this agent understands (%d)", path, s.Version, version)
@@ -96,6 +102,60 @@ func (s *State) Save(root string) error {
 	}
 	if err := renameio.WriteFile(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving state: %w", err)
+	}
+	// The rename is durable only once the folder's entry is on disk.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	return nil
+}
+
+// CorruptError is a state file that does not parse.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("reading state: %s is corrupt (%v); an apply moves it aside and starts afresh", e.Path, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Recover is Load for a pass that will write the state: a corrupt file
+// is moved aside (see Recovered) instead of failing.
+func Recover(root string) (*State, error) {
+	s, err := Load(root)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return moveAside(ce.Path, ce.Err)
+	}
+	return s, err
+}
+
+// moveAside renames a state file that does not parse to
+// state.json.corrupt-<UTC time> and returns an empty state saying so: a
+// corrupt file never blocks a pass (the firewall least of all).
+func moveAside(path string, perr error) (*State, error) {
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("reading state: %s is corrupt (%v) and could not be moved aside: %w", path, perr, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("reading state: moving the corrupt %s aside: %w", path, err)
+	}
+	return &State{Version: version, Recovered: fmt.Sprintf("%s was corrupt (%v): moved to %s; starting from an empty state", path, perr, aside)}, nil
+}
+
+// syncDir flushes a folder's entries (a rename in it) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync/gitsynctest"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
@@ -418,9 +419,11 @@ func TestInstall(t *testing.T) {
 	if err := r.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := exec.Command(analyze, "verify", filepath.Join(root2, daemon.UnitPath)).CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(b)) > 0 {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, b)
+	for _, u := range []string{daemon.UnitPath, firewall.BootUnitPath} {
+		b, err := exec.Command(analyze, "verify", filepath.Join(root2, u)).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(b)) > 0 {
+			t.Fatalf("systemd-analyze verify %s: %v\n%s", u, err, b)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 )
 
 func newInstall() *cobra.Command {
@@ -19,11 +20,13 @@ func newInstall() *cobra.Command {
 		Use:   "install",
 		Short: "Install the agent as a systemd service",
 		Long: `install writes the systemd unit (/etc/systemd/system/homelab-agent.service,
-Type=notify with a watchdog) and, when there is none, a default
+Type=notify with a watchdog), the firewall's boot unit
+(homelab-agent-firewall.service: nft -f /var/lib/homelab-agent/firewall.nft
+before network-pre.target and Docker) and, when there is none, a default
 /etc/homelab-agent/agent.yaml (mode 0600) filled from --repo, --branch and
 --host. On the real host (--root /) it also copies this binary to --bin when
 it is not there, and with --enable runs systemctl daemon-reload and
-systemctl enable --now homelab-agent.`,
+systemctl enable homelab-agent-firewall and enable --now homelab-agent.`,
 		Example: `  homelab-agent install --repo https://git.home.example/lab.git --host dns1 --enable
   homelab-agent install --root /tmp/img --host media   # into a folder`,
 		Args: noArgs,
@@ -42,6 +45,7 @@ systemctl enable --now homelab-agent.`,
 			}
 			out := c.OutOrStdout()
 			fmt.Fprintf(out, "%s: %s\n", res.Unit, map[bool]string{true: "written", false: "up to date"}[res.UnitChanged])
+			fmt.Fprintf(out, "%s: %s\n", res.FirewallUnit, map[bool]string{true: "written", false: "up to date"}[res.FirewallUnitChanged])
 			if res.ConfigWritten {
 				fmt.Fprintf(out, "%s: written (edit repo, host and auth)\n", res.Config)
 			} else {
@@ -49,16 +53,16 @@ systemctl enable --now homelab-agent.`,
 			}
 			if !enable {
 				if o.Root == "/" {
-					fmt.Fprintln(out, "next: systemctl daemon-reload && systemctl enable --now homelab-agent")
+					fmt.Fprintln(out, "next: systemctl daemon-reload && systemctl enable homelab-agent-firewall && systemctl enable --now homelab-agent")
 				}
 				return nil
 			}
-			for _, args := range [][]string{{"daemon-reload"}, {"enable", "--now", "homelab-agent.service"}} {
+			for _, args := range [][]string{{"daemon-reload"}, {"enable", firewall.BootUnitName}, {"enable", "--now", "homelab-agent.service"}} {
 				if b, err := exec.CommandContext(c.Context(), "systemctl", args...).CombinedOutput(); err != nil {
 					return fmt.Errorf("systemctl %s: %w: %s", args[0], err, b)
 				}
 			}
-			fmt.Fprintln(out, "homelab-agent.service enabled and started")
+			fmt.Fprintln(out, "homelab-agent.service enabled and started; "+firewall.BootUnitName+" enabled (loads the saved table at boot)")
 			return nil
 		},
 	}
