@@ -134,10 +134,11 @@ func derived(t testing.TB, name, tail string) string {
 	return tag
 }
 
-// imageFor names the image a compose file's image name is tagged with:
+// ImageFor names the image a compose file's image name is tagged with:
 // Debian's PostgreSQL for a */postgres repository, Debian's Redis for
 // */redis and */valkey, the stand-in for everything else.
-func imageFor(t testing.TB, name string) string {
+func ImageFor(t testing.TB, name string) string {
+	t.Helper()
 	repo := name
 	if i := strings.LastIndex(repo, "/"); i >= 0 {
 		repo = repo[i+1:]

@@ -211,7 +211,7 @@ func buildContext(t testing.TB, cli *client.Client, tag, dockerfile string, file
 }
 
 // Tag tags, for each name (the names a compose file uses), the image
-// that stands for it (see imageFor): Debian's PostgreSQL or Redis, or the
+// that stands for it (see ImageFor): Debian's PostgreSQL or Redis, or the
 // stand-in. A name that exists as another image is left alone and the
 // test is skipped (failed under CI): a test must never clobber a real
 // image.
@@ -220,7 +220,7 @@ func Tag(t testing.TB, names ...string) {
 	cli := Client(t)
 	ctx := context.Background()
 	for _, n := range names {
-		src := imageFor(t, n)
+		src := ImageFor(t, n)
 		want, err := cli.ImageInspect(ctx, src)
 		if err != nil {
 			t.Fatal(err)

@@ -141,7 +141,12 @@ func occ(args []string) {
 			fmt.Fprintln(os.Stderr, "config.php holds no $CONFIG array")
 			os.Exit(1)
 		}
-		data = append(data[:i:i], append([]byte("  'maintenance' => "+val+",\n"), data[i:]...)...)
+		head := bytes.TrimRight(data[:i], " \t\n")
+		sep := "\n"
+		if len(head) > 0 && head[len(head)-1] != ',' && head[len(head)-1] != '(' {
+			sep = ",\n"
+		}
+		data = append(append(head[:len(head):len(head)], sep+"  'maintenance' => "+val+",\n"...), data[i:]...)
 	}
 	if err := os.MkdirAll(filepath.Dir(ConfigPHP), 0o750); err == nil {
 		err = os.WriteFile(ConfigPHP, data, 0o640)
