@@ -474,10 +474,10 @@ func (l *Lab) kill9(t *testing.T) (string, string) {
 }
 
 // manifest lists every file under dir in the guest with its sha256, owner
-// and mode. maintenance.log is left out: the nextcloud stand-in's `php occ
-// maintenance:mode` appends to it during the backup.
+// and mode. The live database folder (./postgres, a real PostgreSQL) is
+// left out: its files change while the server runs.
 func (l *Lab) manifest(g *Guest, dir string) (string, error) {
-	return l.in(g, "sh", "-c", `cd "$1" && find . -type f ! -name maintenance.log -printf '%u:%g %m %p\n' | LC_ALL=C sort && find . -type f ! -name maintenance.log -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`, "sh", dir)
+	return l.in(g, "sh", "-c", `cd "$1" && find . -path ./postgres -prune -o -type f -printf '%u:%g %m %p\n' | LC_ALL=C sort && find . -path ./postgres -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum`, "sh", dir)
 }
 
 // disasterRecovery writes data into the cloud guest's service folder,
@@ -501,10 +501,6 @@ sync`
 	if out, err := l.in(g, "sh", "-c", write, "sh", svc); err != nil {
 		l.fail("writing data: %v %s", err, out)
 	}
-	before, err := l.manifest(g, svc)
-	if err != nil || strings.Count(before, "\n") < 400 {
-		l.fail("manifest before: %v\n%s", err, before)
-	}
 	bstart := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	out, err := dexec(ctx, g.Container, nil, "homelab-agent", "backup", "--host", g.Name, "--repo", "/var/lib/homelab-agent/repo")
@@ -513,6 +509,13 @@ sync`
 		l.fail("backup: %v\n%s", err, out)
 	}
 	backupTook := time.Since(bstart)
+	// Taken after the backup: occ wrote 'maintenance' => true into
+	// config.php for it and false after; the snapshot holds true, and the
+	// restore must bring back the file as it is now (maintenance off).
+	before, err := l.manifest(g, svc)
+	if err != nil || strings.Count(before, "\n") < 400 {
+		l.fail("manifest before: %v\n%s", err, before)
+	}
 	l.drData = before
 	vendor := g.Vendor
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,13 +127,23 @@ exec dockerd --config-file "$1/daemon.json" --data-root "$2" --exec-root "$1/exe
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	standin := dockertest.Standin(l.t)
-	load := exec.Command("sh", "-c", `docker save "$1" | docker -H "unix://$2" load -q`, "sh", standin, engineSock)
+	// The roles' images: the stand-in, and Debian's PostgreSQL and Redis
+	// for the database names (dockertest.ImageFor), saved in one go so
+	// that their shared layers travel once.
+	src := map[string]string{}
+	var imgs []string
+	for _, n := range standinImages {
+		src[n] = dockertest.ImageFor(l.t, n)
+		if !slices.Contains(imgs, src[n]) {
+			imgs = append(imgs, src[n])
+		}
+	}
+	load := exec.Command("sh", append([]string{"-c", `sock=$1; shift; docker save "$@" | docker -H "unix://$sock" load -q`, "sh", engineSock}, imgs...)...)
 	if out, err := load.CombinedOutput(); err != nil {
-		l.t.Fatalf("loading the stand-in image: %v\n%s", err, out)
+		l.t.Fatalf("loading the test images: %v\n%s", err, out)
 	}
 	for _, n := range standinImages {
-		l.must("-H", "unix://"+engineSock, "tag", standin, n)
+		l.must("-H", "unix://"+engineSock, "tag", src[n], n)
 	}
 }
 

@@ -47,7 +47,8 @@ const (
 var appProjects = []string{"traefik", "nextcloud", "immich", "jellyfin", "whoami"}
 
 // standinImages are the images the roles' compose files and the sample
-// lab's app name; each is tagged as the stand-in image.
+// lab's app name; each is tagged as its test image (dockertest.ImageFor:
+// Debian's PostgreSQL and Redis for the databases, the stand-in otherwise).
 var standinImages = []string{
 	"docker.io/library/traefik:v3.5",
 	"docker.io/library/postgres:16-alpine", "docker.io/library/redis:7-alpine", "docker.io/library/nextcloud:apache",

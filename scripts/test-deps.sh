@@ -2,7 +2,8 @@
 # test-deps.sh installs what the test suite needs and is idempotent:
 # BIND 9.20 (bookworm-backports on Debian 12), iproute2, nftables, iptables,
 # openssh, git and gnupg, util-linux and e2fsprogs, systemd-analyze, the Docker
-# Engine, debootstrap (the e2e drill's guest image), and
+# Engine, debootstrap (the e2e drill's guest image and the test databases),
+# busybox-static (the stand-in image's shell), and
 # restic through `go install`. Run as root to install Debian packages;
 # without root it only reports what is missing.
 set -euo pipefail
@@ -40,6 +41,8 @@ have blkid || [ -x /usr/sbin/blkid ] || need_pkgs+=(util-linux)
 have debugfs || [ -x /usr/sbin/debugfs ] || need_pkgs+=(e2fsprogs)
 # The e2e drill builds its guest image (Debian trixie) with debootstrap.
 have debootstrap || [ -x /usr/sbin/debootstrap ] || need_pkgs+=(debootstrap)
+# The container tests' stand-in image carries a static busybox as its shell.
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 # The container tests need a Docker Engine (any version with API 1.41+).
 have dockerd || [ -S /var/run/docker.sock ] || need_pkgs+=(docker.io)
 

@@ -153,8 +153,15 @@ func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	if err := swap(plan, svc); err != nil {
 		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
 	}
+	if err := fixRestored(o.Job.Declared, plan.DataDir); err != nil {
+		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error() + rollbackHint(plan)}
+	}
 	for _, d := range plan.Dumps {
-		if w := r.loadDump(ctx, repo, o.Job, d); w != "" {
+		w, err := r.loadDump(ctx, repo, o.Job, d)
+		if err != nil {
+			return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error() + "; the service was not started" + rollbackHint(plan)}
+		}
+		if w != "" {
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
@@ -265,7 +272,9 @@ func swap(p *RestorePlan, svc string) error {
 }
 
 // loadDump streams a dump snapshot into the service's database container.
-func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) string {
+// A dump without a restore command is a warning; one that fails to load
+// is an error carrying the command's message (psql's).
+func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) (string, error) {
 	name := s.Dump()
 	var d *Dump
 	for i := range j.Dumps {
@@ -275,7 +284,7 @@ func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) st
 	}
 	loader, ok := r.Control.(DumpLoader)
 	if d == nil || len(d.Restore) == 0 || !ok {
-		return fmt.Sprintf("database dump %s (snapshot %s) was not loaded: no restore command for it; load it by hand with restic dump %s /%s", name, s.ShortID, s.ShortID, name+".sql")
+		return fmt.Sprintf("database dump %s (snapshot %s) was not loaded: no restore command for it; load it by hand with restic dump %s /%s", name, s.ShortID, s.ShortID, name+".sql"), nil
 	}
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
@@ -288,9 +297,9 @@ func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) st
 	pr.CloseWithError(io.ErrClosedPipe)
 	derr := <-errc
 	if err := errors.Join(derr, lerr); err != nil {
-		return fmt.Sprintf("loading database dump %s failed: %s", name, repo.redact(err.Error()))
+		return "", fmt.Errorf("loading database dump %s (snapshot %s) failed: %s", name, s.ShortID, repo.redact(err.Error()))
 	}
-	return ""
+	return "", nil
 }
 
 // SelfRestore restores the latest snapshot of a job's service when its

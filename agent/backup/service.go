@@ -26,6 +26,9 @@ type Service struct {
 	Quiesce Quiescer
 	// Dump streams a database dump into the backup; nil for none.
 	Dump Dumper
+	// Fixer edits restored data before the service starts on it (state
+	// the quiesce step left in the files); nil for none.
+	Fixer RestoreFixer
 }
 
 // Env is what quiesce and dump steps act through.

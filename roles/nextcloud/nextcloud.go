@@ -72,7 +72,7 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	return &role.Output{
 		Resources: res,
 		Health:    roles.AppHealth(in, "/status.php", 120*time.Second),
-		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}}},
+		Stateful:  []backup.Service{{Name: Project, Quiesce: quiesce{}, Fixer: r}},
 	}, nil
 }
 

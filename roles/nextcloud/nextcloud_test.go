@@ -3,14 +3,17 @@ package nextcloud_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
-	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/roles/nextcloud"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
@@ -72,26 +75,42 @@ func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
 	os.Chmod(html, 0o777) // occ runs as www-data (33)
 	rolestest.Pass(t, l, "cloud", root, true)
 	env := backup.Env{Docker: dockertest.Client(t)}
-	log := func() string { b, _ := os.ReadFile(filepath.Join(html, "maintenance.log")); return string(b) }
+	config := filepath.Join(html, "config", "config.php")
+	// mode is what config.php says and who wrote it (occ runs as www-data).
+	mode := func() string {
+		b, err := os.ReadFile(config)
+		if err != nil {
+			return err.Error()
+		}
+		m := regexp.MustCompile(`'maintenance' => (true|false),`).FindSubmatch(b)
+		if m == nil {
+			return "no maintenance key in " + string(b)
+		}
+		fi, _ := os.Stat(config)
+		return fmt.Sprintf("%s uid=%d", m[1], fi.Sys().(*syscall.Stat_t).Uid)
+	}
 
 	var during string
 	err := rolestest.Quiesced(context.Background(), t, l, "cloud", env, func(context.Context) error {
-		during = log()
+		during = mode()
 		return nil
 	})
-	if err != nil || during != "on uid=33\n" || log() != "on uid=33\noff uid=33\n" {
-		t.Fatalf("err %v, during %q, after %q", err, during, log())
+	if err != nil || during != "true uid=33" || mode() != "false uid=33" {
+		t.Fatalf("err %v, during %q, after %q", err, during, mode())
 	}
 	// The backup fails: maintenance mode is still turned off.
 	boom := errors.New("backup failed")
-	err = rolestest.Quiesced(context.Background(), t, l, "cloud", env, func(context.Context) error { return boom })
-	if !errors.Is(err, boom) || !strings.HasSuffix(log(), "on uid=33\noff uid=33\n") || strings.Count(log(), "off") != 2 {
-		t.Fatalf("err %v, log %q", err, log())
+	err = rolestest.Quiesced(context.Background(), t, l, "cloud", env, func(context.Context) error {
+		during = mode()
+		return boom
+	})
+	if !errors.Is(err, boom) || during != "true uid=33" || mode() != "false uid=33" {
+		t.Fatalf("err %v, during %q, after %q", err, during, mode())
 	}
 	// The context is cancelled during the backup: resume still runs.
 	ctx, cancel := context.WithCancel(context.Background())
-	err = rolestest.Quiesced(ctx, t, l, "cloud", env, func(context.Context) error { cancel(); return ctx.Err() })
-	if !errors.Is(err, context.Canceled) || strings.Count(log(), "off") != 3 {
-		t.Fatalf("err %v, log %q", err, log())
+	err = rolestest.Quiesced(ctx, t, l, "cloud", env, func(context.Context) error { during = mode(); cancel(); return ctx.Err() })
+	if !errors.Is(err, context.Canceled) || during != "true uid=33" || mode() != "false uid=33" {
+		t.Fatalf("err %v, during %q, after %q", err, during, mode())
 	}
 }

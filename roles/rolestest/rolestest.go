@@ -36,6 +36,10 @@ var Secrets = map[string]string{
 	"NEXTCLOUD_DB_PASSWORD":    "test-db-pw-222",
 	"IMMICH_DB_PASSWORD":       "test-immich-pw-333",
 	"TAILSCALE_AUTHKEY":        "tskey-test-444",
+	// The backup repository's (BackupKey).
+	"RESTIC_PASSWORD":       "test-restic-pw-555",
+	"AWS_ACCESS_KEY_ID":     "AKIATEST",
+	"AWS_SECRET_ACCESS_KEY": "test-s3-secret-666",
 }
 
 // LabWithProxy is Lab with the proxy host written as proxy (e.g. with
@@ -117,7 +121,8 @@ func text(rep *agent.Report) string {
 	return b.String()
 }
 
-// Standins tags the stand-in image with names and removes each project's
+// Standins tags each name with its test image (dockertest.Tag: Debian's
+// PostgreSQL and Redis for the database names, the stand-in otherwise) and removes each project's
 // containers, networks and volumes when the test ends.
 func Standins(t testing.TB, projects []string, images ...string) {
 	t.Helper()

@@ -117,9 +117,15 @@ var (
 	built   = map[string]bool{}
 )
 
+// Busybox is where the stand-in image's shell comes from: Debian's
+// busybox-static package on the test machine (make test-deps installs it).
+const Busybox = "/bin/busybox"
+
 // Standin returns the tag of the stand-in image (agent/docker/testdata/
-// standin built FROM scratch), building it unless an image with the same
-// content hash exists.
+// standin and a static busybox, FROM scratch), building it unless an image
+// with the same content hash exists. busybox is /bin/sh and the usual
+// commands, so CMD-SHELL health checks and `sh -c` run for real; the
+// stand-in is also php (occ) and /cron.sh.
 func Standin(t testing.TB) string {
 	t.Helper()
 	cli := Client(t)
@@ -131,9 +137,15 @@ func Standin(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dockerfile := "FROM scratch\nCOPY standin /standin\nCOPY standin /usr/local/bin/php\nCOPY standin /usr/bin/pg_dumpall\nCOPY standin /bin/sh\nCOPY standin /cron.sh\n" +
+	busybox, err := os.ReadFile(Busybox)
+	if err != nil {
+		testreq.Missing(t, "a static busybox is needed for the stand-in image (make test-deps installs busybox-static): %v", err)
+	}
+	dockerfile := "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n" +
+		"COPY standin /standin\nCOPY standin /usr/local/bin/php\nCOPY standin /cron.sh\n" +
 		"ENV PATH=/usr/local/bin:/usr/bin:/bin\nENTRYPOINT [\"/standin\"]\nCMD [\"serve\"]\n"
-	sum := sha256.Sum256([]byte(string(code) + dockerfile + runtime.Version()))
+	bsum := sha256.Sum256(busybox)
+	sum := sha256.Sum256([]byte(string(code) + dockerfile + runtime.Version() + hex.EncodeToString(bsum[:])))
 	tag := "homelab-agent-standin:" + hex.EncodeToString(sum[:6])
 	if built[tag] {
 		return tag
@@ -160,16 +172,26 @@ func Standin(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	buildContext(t, cli, tag, dockerfile, map[string][]byte{"standin": exe, "busybox": busybox})
+	built[tag] = true
+	return tag
+}
+
+// buildContext builds dockerfile with files as the build context.
+func buildContext(t testing.TB, cli *client.Client, tag, dockerfile string, files map[string][]byte) {
+	t.Helper()
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
-	for name, data := range map[string][]byte{"Dockerfile": []byte(dockerfile), "standin": exe} {
+	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))})
+	tw.Write([]byte(dockerfile))
+	for name, data := range files {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data))})
 		tw.Write(data)
 	}
 	tw.Close()
-	resp, err := cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
+	resp, err := cli.ImageBuild(context.Background(), &ctxTar, build.ImageBuildOptions{Tags: []string{tag}, Remove: true, ForceRemove: true})
 	if err != nil {
-		t.Fatalf("building the stand-in image: %v", err)
+		t.Fatalf("building image %s: %v", tag, err)
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
@@ -180,39 +202,53 @@ func Standin(t testing.TB) string {
 		if err := dec.Decode(&m); err == io.EOF {
 			break
 		} else if err != nil {
-			t.Fatalf("building the stand-in image: %v", err)
+			t.Fatalf("building image %s: %v", tag, err)
 		}
 		if m.Error != "" {
-			t.Fatalf("building the stand-in image: %s", m.Error)
+			t.Fatalf("building image %s: %s", tag, m.Error)
 		}
 	}
-	built[tag] = true
-	return tag
 }
 
-// Tag tags the stand-in image as each name (the names a compose file
-// uses). A name that exists as another image is left alone and the test
-// is skipped (failed under CI): a test must never clobber a real image.
+// Tag tags, for each name (the names a compose file uses), the image
+// that stands for it (see ImageFor): Debian's PostgreSQL or Redis, or the
+// stand-in. A name that exists as another image is left alone and the
+// test is skipped (failed under CI): a test must never clobber a real
+// image.
 func Tag(t testing.TB, names ...string) {
 	t.Helper()
 	cli := Client(t)
-	standin := Standin(t)
 	ctx := context.Background()
-	want, _ := cli.ImageInspect(ctx, standin)
 	for _, n := range names {
+		src := ImageFor(t, n)
+		want, err := cli.ImageInspect(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if img, err := cli.ImageInspect(ctx, n); err == nil {
-			if img.ID != want.ID && !strings.HasPrefix(n, "homelab-test-") {
-				testreq.Missing(t, "image %s exists and is not the stand-in; not overwriting it", n)
-			}
 			if img.ID == want.ID {
 				continue
 			}
+			if !strings.HasPrefix(n, "homelab-test-") && !isOurs(img.RepoTags) {
+				testreq.Missing(t, "image %s exists and is not a test image; not overwriting it", n)
+			}
 		}
-		if err := cli.ImageTag(ctx, standin, n); err != nil {
+		if err := cli.ImageTag(ctx, src, n); err != nil {
 			t.Fatalf("tagging %s: %v", n, err)
 		}
 		t.Cleanup(func() { cli.ImageRemove(context.Background(), n, image.RemoveOptions{}) })
 	}
+}
+
+// isOurs reports whether an image carries one of this package's image
+// names (an older stand-in or database image left tagged by a killed run).
+func isOurs(tags []string) bool {
+	for _, tag := range tags {
+		if strings.HasPrefix(tag, "homelab-agent-") {
+			return true
+		}
+	}
+	return false
 }
 
 // Name returns a name unique to the test and process, usable as a

@@ -1,6 +1,7 @@
 // Command testapp is the backup tests' container: "serve" prints the
 // marker file of /data and waits for SIGTERM, "health" succeeds when the
-// marker exists, "load" writes stdin to /data/loaded.sql.
+// marker exists, "load" writes stdin to /data/loaded.sql, "load-fail"
+// reads stdin and fails as psql does on a broken script.
 package main
 
 import (
@@ -30,6 +31,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "load-fail":
+		io.Copy(io.Discard, os.Stdin)
+		fmt.Fprintln(os.Stderr, `psql:<stdin>:2: ERROR:  syntax error at or near "THIS"`)
+		os.Exit(3)
 	default:
 		b, err := os.ReadFile("/data/marker")
 		if err != nil {

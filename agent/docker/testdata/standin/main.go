@@ -7,20 +7,25 @@
 //	standin health      exits 0 when http://127.0.0.1:$PORT/healthz answers 200
 //	standin exit N      exits with status N (one-shot jobs)
 //	anything else       serve (the real image's own arguments)
-//	php occ maintenance:mode --on|--off   appends the mode to /var/www/html/maintenance.log
-//	sh -c ...           a CMD-SHELL healthcheck: exits 0 when /healthz answers 200
-//	pg_dumpall ...      prints a small SQL dump on stdout
+//	php occ maintenance:mode --on|--off   sets 'maintenance' => true|false in
+//	                    /var/www/html/config/config.php, as Nextcloud's occ does
+//
+// The image also holds a static busybox as /bin/sh and the usual commands,
+// so health checks and `sh -c` run for real; databases are real images of
+// their own (dockertest.Postgres, dockertest.Redis).
 //
 // On start it appends "$SERVICE started" to $LOG_FILE when set, which the
 // tests read to check start order.
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -33,17 +38,6 @@ func main() {
 	switch name {
 	case "php":
 		occ(args)
-		return
-	case "sh":
-		// Stands in for CMD-SHELL healthchecks of the real images
-		// (pg_isready, redis-cli ping): healthy once serving.
-		if resp, err := http.Get("http://127.0.0.1:" + env("PORT", "8080") + "/healthz"); err != nil || resp.StatusCode != 200 {
-			os.Exit(1)
-		}
-		return
-	case "pg_dumpall":
-		fmt.Println("-- stand-in dump", strings.Join(args, " "))
-		fmt.Println("CREATE TABLE assets (id int);")
 		return
 	}
 	if len(args) == 0 {
@@ -116,19 +110,54 @@ func serve() {
 	}
 }
 
-// occ stands in for `php occ maintenance:mode --on|--off`.
+// ConfigPHP is Nextcloud's configuration file in the app container.
+const ConfigPHP = "/var/www/html/config/config.php"
+
+var maintenanceRe = regexp.MustCompile(`(?m)^(\s*'maintenance'\s*=>\s*)(true|false)\s*,`)
+
+// occ stands in for `php occ maintenance:mode --on|--off`: like the real
+// one it sets 'maintenance' in config.php (adding the key when missing,
+// creating a minimal file when there is none) and says what it did.
 func occ(args []string) {
-	if len(args) < 3 || args[0] != "occ" || args[1] != "maintenance:mode" {
+	if len(args) < 3 || args[0] != "occ" || args[1] != "maintenance:mode" || (args[2] != "--on" && args[2] != "--off") {
 		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off`")
 		os.Exit(2)
 	}
-	mode := strings.TrimPrefix(args[2], "--")
-	f, err := os.OpenFile("/var/www/html/maintenance.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o666)
+	on := args[2] == "--on"
+	data, err := os.ReadFile(ConfigPHP)
+	if os.IsNotExist(err) {
+		data, err = []byte("<?php\n$CONFIG = array (\n  'installed' => true,\n);\n"), nil
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(f, "%s uid=%d\n", mode, os.Getuid())
-	f.Close()
-	fmt.Println("Maintenance mode", mode)
+	val := fmt.Sprint(on)
+	if maintenanceRe.Match(data) {
+		data = maintenanceRe.ReplaceAll(data, []byte("${1}"+val+","))
+	} else {
+		i := bytes.LastIndex(data, []byte(");"))
+		if i < 0 {
+			fmt.Fprintln(os.Stderr, "config.php holds no $CONFIG array")
+			os.Exit(1)
+		}
+		head := bytes.TrimRight(data[:i], " \t\n")
+		sep := "\n"
+		if len(head) > 0 && head[len(head)-1] != ',' && head[len(head)-1] != '(' {
+			sep = ",\n"
+		}
+		data = append(append(head[:len(head):len(head)], sep+"  'maintenance' => "+val+",\n"...), data[i:]...)
+	}
+	if err := os.MkdirAll(filepath.Dir(ConfigPHP), 0o750); err == nil {
+		err = os.WriteFile(ConfigPHP, data, 0o640)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if on {
+		fmt.Println("Maintenance mode enabled")
+	} else {
+		fmt.Println("Maintenance mode disabled")
+	}
 }
