@@ -45,4 +45,3 @@ until pg_isready -q --host=127.0.0.1 --username="$u" --dbname=postgres; do
 	i=$((i+1)); [ $i -lt 120 ] || { echo "PostgreSQL did not accept connections in 120s" >&2; exit 1; }; sleep 1
 done
 sed -e "/^\(DROP ROLE IF EXISTS\|CREATE ROLE\) \"\\{0,1\\}$u\"\\{0,1\\};$/d" | exec psql -v ON_ERROR_STOP=1 --quiet --output=/dev/null --username="$u" --dbname=postgres`
-

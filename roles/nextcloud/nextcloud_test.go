@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
 	"github.com/homelab-agent/homelab-agent/roles/nextcloud"
 	"github.com/homelab-agent/homelab-agent/roles/rolestest"
 )
