@@ -61,7 +61,8 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 		wg      sync.WaitGroup
 	)
 	opts := pvesim.Options{Schema: schema, Nodes: []string{"pve"}, Token: token, Root: root, BridgesFromFiles: true}
-	opts.Realistic(0.01)
+	const taskScale = 0.01
+	opts.Realistic(taskScale)
 	opts.OnStart = func(st pvesim.Started) {
 		wg.Add(1)
 		defer wg.Done()
@@ -131,6 +132,6 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	apps := l.checkApps()
 	names := l.checkDNS()
 	total := time.Since(start)
-	return ms(total), fmt.Sprintf("empty simulated node (Proxmox API schema-checked, 0 rejections, %d requests; task durations 1%% of a real node's) → `homelab-agent bootstrap` (%s) → 6 VMs started, each a guest container running the vendor snippet bootstrap wrote → all 6 converged, cloud's data back from the bucket byte-identical (%d files; %s), DNS answers %d names, app containers %s",
-		st.Requests, ms(bootstrapTook), strings.Count(l.drData, "\n")/2, how, names, apps)
+	return ms(total), fmt.Sprintf("empty simulated node (Proxmox API schema-checked, 0 rejections, %d requests; task durations scaled to %g of the simulator's real-node estimates) → `homelab-agent bootstrap` (%s) → 6 VMs started, each a guest container running the vendor snippet bootstrap wrote → all 6 converged, cloud's data back from the bucket byte-identical (%d files; %s), DNS answers %d names, app containers %s",
+		st.Requests, taskScale, ms(bootstrapTook), strings.Count(l.drData, "\n")/2, how, names, apps)
 }

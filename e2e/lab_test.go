@@ -593,6 +593,7 @@ type Status struct {
 	StaleSeconds   float64 `json:"stale_seconds"`
 	LastError      string  `json:"last_error"`
 	Ready          bool    `json:"ready"`
+	Interval       string  `json:"interval"`
 	Resources      []struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
