@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/repofs"
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 // Options tells Load what the rest of the agent knows about.
@@ -94,7 +94,7 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRe = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // yamlSyntaxError locates a syntax error. yaml.v3 reports only a line (for
 // unclosed flow collections, the line where they open), so the position
