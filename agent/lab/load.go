@@ -29,6 +29,9 @@ type Options struct {
 	Validators []func(*Lab, *Errors)
 	// Settings are the keys the roles own, decoded into their own types.
 	Settings []Setting
+	// Scope limits the checks that load other files (compose projects)
+	// to what one pass needs; the zero Scope checks everything.
+	Scope Scope
 }
 
 // Load reads and checks dir/homelab.yaml. On failure the error is an
@@ -64,7 +67,7 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 		errs.Add(LabFile, line, col, msg)
 		return nil, errs.Err()
 	}
-	l := &Lab{Dir: dir}
+	l := &Lab{Dir: dir, Scope: opts.Scope}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		errs.Add(LabFile, 1, 1, "file is empty")
 		return nil, errs.Err()
