@@ -153,3 +153,26 @@ func TestSSHKeptConnectionChecksHostKey(t *testing.T) {
 		t.Fatal("a poll against a server whose host key is not pinned succeeded")
 	}
 }
+
+// TestHTTPPollsKeepTheConnection: no-change polls over HTTP reuse one
+// kept-alive connection.
+func TestHTTPPollsKeepTheConnection(t *testing.T) {
+	r := gitsynctest.NewRepo(t, lab)
+	srv := gitsynctest.StartHTTP(t, r.Root, "agent", "s3cret")
+	u := srv.URL("lab.git")
+	hostPort := strings.TrimPrefix(u, "http://")
+	hostPort, _, _ = strings.Cut(hostPort, "/")
+	proxy := startCountingProxy(t, hostPort)
+	s := newSyncer(t, gitsync.Config{URL: strings.Replace(u, hostPort, proxy.ln.Addr().String(), 1), Auth: gitsync.Auth{Token: "agent:s3cret"}})
+	mustSync(t, s)
+	mustSync(t, s)
+	after := proxy.count()
+	for i := range 5 {
+		if res := mustSync(t, s); res.Fetched || res.Cloned {
+			t.Fatalf("no-change poll %d: %+v", i, res)
+		}
+	}
+	if got := proxy.count(); got != after {
+		t.Fatalf("5 no-change polls made %d new connections, want 0", got-after)
+	}
+}
