@@ -40,7 +40,7 @@ func newRun() *cobra.Command {
 		Use:   "run",
 		Short: "Run the agent: follow the lab repo and converge this host",
 		Long: `run is the long-running agent (a systemd Type=notify service). It clones the
-lab repo into /var/lib/homelab-agent/repo, then every interval (default 60s,
+lab repo into /var/lib/homelab-agent/repo, then every interval (default 15s,
 with jitter) asks the server for the branch head and fetches only when it
 moved. A new head is verified (trusted_keys), validated and applied; a head
 that fails any of these is refused until a newer one arrives, and the host
