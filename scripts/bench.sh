@@ -120,6 +120,7 @@ EOF
 if ! skipped go; then
   gobench ./agent/gitsync/ 'PollNoChange' 5 >"$work/poll.txt"
   row "no-change poll, SSH, min / median" "$(minmed "$work/poll.txt" BenchmarkPollNoChange/ssh ns/op)" "<= 10 ms" ""
+  row "no-change poll, HTTPS (kept-alive TLS)" "$(minmed "$work/poll.txt" BenchmarkPollNoChangeHTTPS ns/op)" "<= 10 ms" ""
   row "no-change poll, HTTP" "$(minmed "$work/poll.txt" BenchmarkPollNoChange/http ns/op)" "<= 10 ms" ""
   row "no-change poll, local path" "$(minmed "$work/poll.txt" BenchmarkPollNoChange/local ns/op)" "" ""
   gobench ./agent/daemon/ 'WebhookPushToApplied' 3 >"$work/hook.txt"

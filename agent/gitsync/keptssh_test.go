@@ -1,13 +1,19 @@
 package gitsync_test
 
 import (
+	"encoding/pem"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
@@ -174,5 +180,47 @@ func TestHTTPPollsKeepTheConnection(t *testing.T) {
 	}
 	if got := proxy.count(); got != after {
 		t.Fatalf("5 no-change polls made %d new connections, want 0", got-after)
+	}
+}
+
+// BenchmarkPollNoChangeHTTPS is BenchmarkPollNoChange over HTTPS: a TLS
+// reverse proxy on loopback in front of git http-backend, its certificate
+// trusted through SSL_CERT_FILE. The benchmark fails if a poll opens a
+// new connection (a TLS handshake) or fetches.
+func BenchmarkPollNoChangeHTTPS(b *testing.B) {
+	r := gitsynctest.NewRepo(b, lab)
+	srv := gitsynctest.StartHTTP(b, r.Root, "agent", "s3cret")
+	backend, err := url.Parse(srv.URL(""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tlsSrv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(backend))
+	var conns atomic.Int64
+	tlsSrv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	tlsSrv.StartTLS()
+	b.Cleanup(tlsSrv.Close)
+	ca := filepath.Join(b.TempDir(), "ca.pem")
+	pemData := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
+	if err := os.WriteFile(ca, pemData, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("SSL_CERT_FILE", ca) // read once, at the process's first TLS handshake
+	s := newSyncer(b, gitsync.Config{URL: tlsSrv.URL + "/lab.git", Auth: gitsync.Auth{Token: "agent:s3cret"}})
+	mustSync(b, s)
+	mustSync(b, s)
+	before := conns.Load()
+	b.ResetTimer()
+	for b.Loop() {
+		if res := mustSync(b, s); res.Fetched {
+			b.Fatal("a no-change poll fetched")
+		}
+	}
+	b.StopTimer()
+	if n := conns.Load() - before; n != 0 {
+		b.Fatalf("no-change polls opened %d new TLS connections, want 0", n)
 	}
 }
