@@ -5,8 +5,7 @@ package lab
 // is always parsed and checked whole: a pass of one host refuses a lab
 // with any error in it, but need not load another host's compose files
 // (compose-go's schema check costs tens of milliseconds), nor any when it
-// runs no containers. The zero Scope checks every project (`validate`,
-// the daemon).
+// runs no containers. The zero Scope checks every project (`validate`).
 type Scope struct {
 	// Host, when set, is the one host whose projects are loaded.
 	Host string

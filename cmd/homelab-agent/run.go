@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -58,6 +59,9 @@ allow_force_push; each also from HOMELAB_AGENT_<KEY> (see docs/daemon.md).`,
   HOMELAB_AGENT_REPO=/srv/lab.git HOMELAB_AGENT_HOST=dns1 homelab-agent run --root /tmp/dns1`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// No heap profile is ever taken from the daemon: without
+			// sampling its buckets cost no resident memory.
+			runtime.MemProfileRate = 0
 			cfg, err := daemonConfig(c, configPath, root)
 			if err != nil {
 				return err
