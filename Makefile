@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN     := bin/homelab-agent
 
-.PHONY: build demo test test-deps e2e bench fuzz golden mutate clean
+.PHONY: build demo test test-deps bench-deps e2e bench bench-go fuzz golden mutate clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/homelab-agent
@@ -34,7 +34,17 @@ test: test-deps
 e2e: test-deps
 	$(GO) test -tags e2e -count=1 -timeout 25m -v ./e2e/
 
-bench:
+# Every performance figure next to its target (scripts/bench.sh): start-up,
+# the no-op pass against the Ansible peer, polls, push to applied, memory,
+# restore overhead, binary size. BENCH_DATA=10240 for the 10 GiB restore.
+bench: build bench-deps test-deps
+	./scripts/bench.sh
+
+bench-deps:
+	./scripts/bench-deps.sh
+
+# Every Go benchmark of the repo, once.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
 fuzz:

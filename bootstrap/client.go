@@ -14,16 +14,17 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 // TokenEnv is the environment variable holding the API token.
 const TokenEnv = "PVE_API_TOKEN"
 
-var tokenRe = regexp.MustCompile(`^[^@\s]+@[^!\s]+![A-Za-z][A-Za-z0-9._-]*=\S+$`)
+var tokenRe = lazyre.New(`^[^@\s]+@[^!\s]+![A-Za-z][A-Za-z0-9._-]*=\S+$`)
 
 // ParseToken checks an API token written USER@REALM!ID=SECRET (a leading
 // "PVEAPIToken=" is dropped) and returns it.

@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
-var macRe = regexp.MustCompile(`^(?i:[0-9a-f]{2}(:[0-9a-f]{2}){5})$`)
+var macRe = lazyre.New(`^(?i:[0-9a-f]{2}(:[0-9a-f]{2}){5})$`)
 
 // Call is one API request of a plan: what --dry-run --json prints.
 type Call struct {

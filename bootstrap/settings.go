@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 // Defaults of the lab's bootstrap: section.
@@ -121,8 +121,8 @@ func (s Settings) ImageFile() string { return path.Base(s.ImageURL) }
 func (s Settings) ImageVolume() string { return s.ImageStorage + ":import/" + s.ImageFile() }
 
 var (
-	imageSumRe = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
-	agentSumRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	imageSumRe = lazyre.New(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+	agentSumRe = lazyre.New(`^sha256:[0-9a-f]{64}$`)
 )
 
 // check reports settings that make a plan impossible.

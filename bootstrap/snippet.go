@@ -38,7 +38,7 @@ type VendorInput struct {
 	// DataDevice is the data disk (default DefaultDataDevice); tests point
 	// it at a loop device.
 	DataDevice string
-	// Interval is the agent's poll interval (default 60s).
+	// Interval is the agent's poll interval (default 15s).
 	Interval string
 	// Secrets, when set, are handed to the guest: its age identity and
 	// how its agent reaches the lab repo (see GuestSecrets).
@@ -58,7 +58,7 @@ func VendorData(in VendorInput) []byte {
 		in.DataDevice = DefaultDataDevice
 	}
 	if in.Interval == "" {
-		in.Interval = "60s"
+		in.Interval = "15s"
 	}
 	if in.Branch == "" {
 		in.Branch = DefaultBranch

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 // Defaults for hosts whose vm: settings leave a value out.
@@ -88,7 +88,7 @@ func orInt(v, d int) int {
 	return v
 }
 
-var sizeRe = regexp.MustCompile(`^(\d+(?:\.\d+)?)([KMGT]?)$`)
+var sizeRe = lazyre.New(`^(\d+(?:\.\d+)?)([KMGT]?)$`)
 
 // bytesOf parses 8G, 512M, 1T (a bare number is bytes, as in Proxmox).
 func bytesOf(s string) (int64, error) {

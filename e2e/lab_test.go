@@ -599,6 +599,8 @@ type Status struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 	} `json:"resources"`
+
+	LastApply time.Time `json:"last_apply"`
 }
 
 // status asks the guest's agent for /status, from inside the guest.

@@ -36,7 +36,8 @@ func Containers(in role.Input, name, embeddedName string, embedded []byte, vars 
 func CheckContainers(l *lab.Lab, r role.Role, project string, errs *lab.Errors) {
 	ctx := context.Background()
 	for _, h := range l.WithRole(r.Name()) {
-		if h.Compose != "" {
+		deep := l.ChecksProjectsOf(h.Name)
+		if h.Compose != "" && deep {
 			out, err := r.Build(role.Input{Lab: l, Host: h})
 			if err == nil {
 				for _, res := range out.Resources {
@@ -53,8 +54,8 @@ func CheckContainers(l *lab.Lab, r role.Role, project string, errs *lab.Errors) 
 				errs.At(a.NamePos, "app %q on host %s has the name of the host's %s role; rename the app", a.Name, h.Name, r.Name())
 				continue
 			}
-			if a.ComposeData == nil {
-				continue // no compose file read: the lab's checks said why
+			if a.ComposeData == nil || !deep {
+				continue // no compose file read (the lab's checks said why), or not this pass's host
 			}
 			if err := docker.AppProject(l.Dir, a).Validate(ctx); err != nil {
 				errs.At(a.ComposePos, "%v", err)

@@ -85,7 +85,7 @@ func (b *backups) refresh() {
 		b.d.log.Warn("reading the backup settings of the last good commit", "err", err)
 		return
 	}
-	l, err := agent.LoadLab(dir)
+	l, err := agent.LoadFor(dir, b.d.cfg.Host, agent.Options{Only: []string{"backup"}})
 	if err != nil {
 		b.d.log.Warn("reading the backup settings of the last good commit", "err", err)
 		return

@@ -61,7 +61,7 @@ func (d *Daemon) boot(ctx context.Context) {
 		d.fail("applying the firewall at start: " + err.Error())
 		return
 	}
-	l, err := loadLab(dir)
+	l, err := loadLab(dir, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: []string{firewall.Subsystem}})
 	if err != nil {
 		d.fail("applying the firewall of " + short(commit) + " at start: " + err.Error())
 		return

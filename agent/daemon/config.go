@@ -23,7 +23,7 @@ const ConfigPath = "/etc/homelab-agent/agent.yaml"
 // Defaults.
 const (
 	DefaultBranch   = "main"
-	DefaultInterval = 60 * time.Second
+	DefaultInterval = 15 * time.Second
 	DefaultListen   = "127.0.0.1:9123"
 )
 
@@ -37,7 +37,7 @@ type Config struct {
 	Branch string `yaml:"branch"`
 	// Host is this VM's name in homelab.yaml.
 	Host string `yaml:"host"`
-	// Interval is the time between polls (default 60s; ±10% jitter).
+	// Interval is the time between polls (default 15s; ±10% jitter).
 	Interval Duration `yaml:"interval"`
 	// Listen is the status and webhook address (default 127.0.0.1:9123).
 	Listen string `yaml:"listen"`
@@ -214,7 +214,7 @@ const Sample = `# homelab-agent daemon configuration (see docs/daemon.md).
 repo: %s
 branch: %s
 host: %s
-interval: 60s
+interval: 15s
 listen: 127.0.0.1:9123
 # auth:
 #   ssh_key: /etc/homelab-agent/deploy_key

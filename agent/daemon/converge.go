@@ -231,7 +231,8 @@ func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, e
 	if err != nil {
 		return "transient", err
 	}
-	l, err := loadLab(dir)
+	// All of homelab.yaml is checked; compose files only for this host.
+	l, err := loadLab(dir, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only})
 	if err != nil {
 		return "invalid", err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/journal"
 
+	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 )
 
@@ -41,6 +42,6 @@ func (d *Daemon) CheckHealth(ctx context.Context) { d.checkHealth(ctx) }
 // for making the load step of a commit panic or hang).
 func SetLoadLab(t testing.TB, f func(dir string) (*lab.Lab, error)) {
 	old := loadLab
-	loadLab = f
+	loadLab = func(dir, _ string, _ agent.Options) (*lab.Lab, error) { return f(dir) }
 	t.Cleanup(func() { loadLab = old })
 }

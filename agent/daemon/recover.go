@@ -11,9 +11,10 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 )
 
-// loadLab loads a checked-out commit's lab; tests replace it to make the
-// load step panic or hang.
-var loadLab = agent.LoadLab
+// loadLab loads a checked-out commit's lab for a pass of host (all of
+// homelab.yaml, the compose files of host only); tests replace it to make
+// the load step panic or hang.
+var loadLab = agent.LoadFor
 
 // A bad commit never stops the agent: loading, checking and applying a
 // commit run under recover. A panic there is the commit's fault: the

@@ -164,7 +164,7 @@ func (d *Daemon) headLab(head string) *lab.Lab {
 	if err != nil {
 		return nil
 	}
-	l, err := agent.LoadLab(dir)
+	l, err := agent.LoadFor(dir, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only}) // as the pass will
 	if err != nil {
 		return nil
 	}

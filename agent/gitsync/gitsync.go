@@ -80,6 +80,9 @@ type Syncer struct {
 	cfg  Config
 	auth transport.AuthMethod
 	repo *git.Repository
+	// kept lists refs over one SSH connection kept between polls (SSH
+	// repos only; keptssh.go).
+	kept *keptSSH
 	// fetchFails counts fetches that failed in a row while the ref listing
 	// worked: the clone may be damaged where open's check does not look.
 	fetchFails int
@@ -106,7 +109,13 @@ func New(cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	cfg.URL = url
-	return &Syncer{cfg: cfg, auth: auth}, nil
+	s := &Syncer{cfg: cfg, auth: auth}
+	if KindOf(cfg.URL) == KindSSH {
+		if s.kept, err = newKeptSSH(cfg.URL, auth); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 func (s *Syncer) branchRef() plumbing.ReferenceName {
@@ -188,6 +197,16 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 // listHead asks the server for the branch's head: one ref advertisement,
 // no object transfer.
 func (s *Syncer) listHead(ctx context.Context) (plumbing.Hash, error) {
+	if s.kept != nil {
+		refs, err := s.kept.listRefs(ctx)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: %w", Redact(s.cfg.URL), err)
+		}
+		if h, ok := refs[s.branchRef()]; ok {
+			return h, nil
+		}
+		return plumbing.ZeroHash, fmt.Errorf("listing refs of %s: branch %q not found", Redact(s.cfg.URL), s.cfg.Branch)
+	}
 	rem, err := s.repo.Remote("origin")
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("reading remote: %w", err)

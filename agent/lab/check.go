@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,15 +15,16 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/repofs"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 var (
-	labelRe   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	domainRe  = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
-	sizeRe    = regexp.MustCompile(`^[1-9][0-9]*[KMGT]?$`)
-	emailRe   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
-	hostPCIRe = regexp.MustCompile(`^(?i:((host=)?([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?(;([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?)*|mapping=[a-z][a-z0-9_-]+)(,[a-z-]+=[^,=\s]+)*)$`)
-	subsetRe  = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?%|[1-9][0-9]*/[1-9][0-9]*|[1-9][0-9]*[KMGT]?)$`)
+	labelRe   = lazyre.New(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	domainRe  = lazyre.New(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+	sizeRe    = lazyre.New(`^[1-9][0-9]*[KMGT]?$`)
+	emailRe   = lazyre.New(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	hostPCIRe = lazyre.New(`^(?i:((host=)?([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?(;([a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(\.[a-f0-9])?)*|mapping=[a-z][a-z0-9_-]+)(,[a-z-]+=[^,=\s]+)*)$`)
+	subsetRe  = lazyre.New(`^([0-9]+(\.[0-9]+)?%|[1-9][0-9]*/[1-9][0-9]*|[1-9][0-9]*[KMGT]?)$`)
 )
 
 // checkLab runs the whole-lab checks that need more than one value.
@@ -366,11 +366,11 @@ func scanSecrets(n *yaml.Node, errs *Errors) []SecretRef {
 }
 
 var (
-	storageIDRe = regexp.MustCompile(`^[a-z][a-z0-9\-_.]*[a-z0-9]$`)
-	bridgeRe    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.]{1,14}$`)
-	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	checksumRe  = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
-	sshKeyRe    = regexp.MustCompile(`^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$`)
+	storageIDRe = lazyre.New(`^[a-z][a-z0-9\-_.]*[a-z0-9]$`)
+	bridgeRe    = lazyre.New(`^[a-zA-Z][a-zA-Z0-9_.]{1,14}$`)
+	userRe      = lazyre.New(`^[a-z_][a-z0-9_-]{0,31}$`)
+	checksumRe  = lazyre.New(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+	sshKeyRe    = lazyre.New(`^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$`)
 )
 
 func checkBootstrap(b *Bootstrap, errs *Errors) {

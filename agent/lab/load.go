@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
 	"github.com/homelab-agent/homelab-agent/agent/repofs"
+	"github.com/homelab-agent/homelab-agent/internal/lazyre"
 )
 
 // Options tells Load what the rest of the agent knows about.
@@ -29,6 +29,9 @@ type Options struct {
 	Validators []func(*Lab, *Errors)
 	// Settings are the keys the roles own, decoded into their own types.
 	Settings []Setting
+	// Scope limits the checks that load other files (compose projects)
+	// to what one pass needs; the zero Scope checks everything.
+	Scope Scope
 }
 
 // Load reads and checks dir/homelab.yaml. On failure the error is an
@@ -64,7 +67,7 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 		errs.Add(LabFile, line, col, msg)
 		return nil, errs.Err()
 	}
-	l := &Lab{Dir: dir}
+	l := &Lab{Dir: dir, Scope: opts.Scope}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		errs.Add(LabFile, 1, 1, "file is empty")
 		return nil, errs.Err()
@@ -94,7 +97,7 @@ func Parse(dir string, data []byte, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLineRe = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // yamlSyntaxError locates a syntax error. yaml.v3 reports only a line (for
 // unclosed flow collections, the line where they open), so the position

@@ -34,6 +34,8 @@ type Lab struct {
 	Dir string `yaml:"-"`
 	// SecretRefs lists every ${secret:NAME} written in homelab.yaml.
 	SecretRefs []SecretRef `yaml:"-"`
+	// Scope limits the checks that load more than homelab.yaml (scope.go).
+	Scope Scope `yaml:"-"`
 }
 
 // Network is the lab's bridge subnet and the VPN range routed into it.

@@ -90,7 +90,8 @@ func (f *hostFlags) guestDefaults() error {
 	return nil
 }
 
-// load checks the flags and loads the lab.
+// load checks the flags and loads the lab: all of homelab.yaml, and the
+// compose projects of --host only when the pass runs containers.
 func (f *hostFlags) load() (*lab.Lab, error) {
 	if err := f.guestDefaults(); err != nil {
 		return nil, err
@@ -106,7 +107,7 @@ func (f *hostFlags) load() (*lab.Lab, error) {
 	default:
 		return nil, usageError{fmt.Errorf("--hooks must be auto, run or skip, got %q", f.hooks)}
 	}
-	return agent.LoadLab(f.repo)
+	return agent.LoadFor(f.repo, f.host, agent.Options{Root: f.root, Only: f.only})
 }
 
 func (f *hostFlags) options(c *cobra.Command) agent.Options {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,7 @@ func newRun() *cobra.Command {
 		Use:   "run",
 		Short: "Run the agent: follow the lab repo and converge this host",
 		Long: `run is the long-running agent (a systemd Type=notify service). It clones the
-lab repo into /var/lib/homelab-agent/repo, then every interval (default 60s,
+lab repo into /var/lib/homelab-agent/repo, then every interval (default 15s,
 with jitter) asks the server for the branch head and fetches only when it
 moved. A new head is verified (trusted_keys), validated and applied; a head
 that fails any of these is refused until a newer one arrives, and the host
@@ -58,6 +59,9 @@ allow_force_push; each also from HOMELAB_AGENT_<KEY> (see docs/daemon.md).`,
   HOMELAB_AGENT_REPO=/srv/lab.git HOMELAB_AGENT_HOST=dns1 homelab-agent run --root /tmp/dns1`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			// No heap profile is ever taken from the daemon: without
+			// sampling its buckets cost no resident memory.
+			runtime.MemProfileRate = 0
 			cfg, err := daemonConfig(c, configPath, root)
 			if err != nil {
 				return err
