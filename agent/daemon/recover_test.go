@@ -150,30 +150,29 @@ func TestWatchdogStopsWhileStuck(t *testing.T) {
 	var log syncBuffer
 	r := h.run(daemon.Options{Notify: daemon.SdNotify, StuckAfter: 300 * time.Millisecond, SyncTimeout: time.Minute,
 		Log: slog.New(slog.NewTextHandler(&log, nil))})
-	count := func() int {
-		return len(slices.DeleteFunc(messages(), func(m string) bool { return m != "WATCHDOG=1" }))
+	pings := func(ms []string) int {
+		return len(slices.DeleteFunc(ms, func(m string) bool { return m != "WATCHDOG=1" }))
 	}
+	count := func() int { return pings(messages.All()) }
 	waitGrow := func(what string) {
 		t.Helper()
 		n := count()
-		for deadline := time.Now().Add(5 * time.Second); count() == n; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no WATCHDOG=1 %s", what)
-			}
-		}
+		messages.WaitFor(t, "WATCHDOG=1 "+what, func(ms []string) bool { return pings(ms) > n })
 	}
 	waitGrow("while idle")
 
 	hang.Store(true)
 	h.d.Trigger()
-	// After StuckAfter without a heartbeat the pings stop.
+	// After StuckAfter without a heartbeat the pings stop: the log says so
+	// at the first silent period; then 15 more periods pass without one.
+	// (systemd's watchdog is wall-clock time, and so are these periods.)
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(log.String(), "no longer feeding the systemd watchdog"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the stuck pass was not noticed; log:\n%s", log.String())
 		}
 	}
 	n := count()
-	time.Sleep(300 * time.Millisecond) // 15 periods
+	time.Sleep(300 * time.Millisecond) // 15 periods: the pings must not come
 	if got := count(); got != n {
 		t.Fatalf("WATCHDOG=1 sent %d times while the pass was stuck", got-n)
 	}
@@ -187,7 +186,7 @@ func TestWatchdogStopsWhileStuck(t *testing.T) {
 
 // listenNotify listens on a unixgram socket as systemd does, points
 // NOTIFY_SOCKET at it and returns what was received so far.
-func listenNotify(t *testing.T) func() []string {
+func listenNotify(t *testing.T) *notifyLog {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "notify")
 	if err != nil {
@@ -200,25 +199,57 @@ func listenNotify(t *testing.T) func() []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	var mu sync.Mutex
-	var got []string
+	n := &notifyLog{changed: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
-			n, err := conn.Read(buf)
+			k, err := conn.Read(buf)
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			got = append(got, string(buf[:n]))
-			mu.Unlock()
+			n.mu.Lock()
+			n.got = append(n.got, string(buf[:k]))
+			close(n.changed)
+			n.changed = make(chan struct{})
+			n.mu.Unlock()
 		}
 	}()
 	t.Setenv("NOTIFY_SOCKET", sock)
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
+	return n
+}
+
+// notifyLog holds the sd_notify messages the daemon sent.
+type notifyLog struct {
+	mu      sync.Mutex
+	got     []string
+	changed chan struct{} // closed at the next message
+}
+
+// All returns the messages so far.
+func (n *notifyLog) All() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.got)
+}
+
+// WaitFor waits for messages until cond holds (5 s at most, a safety
+// net: it returns as soon as a message makes cond true).
+func (n *notifyLog) WaitFor(t *testing.T, what string, cond func([]string) bool) []string {
+	t.Helper()
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for {
+		n.mu.Lock()
+		got, ch := slices.Clone(n.got), n.changed
+		n.mu.Unlock()
+		if cond(got) {
+			return got
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("no %s; messages: %q", what, got)
+		}
 	}
 }
 

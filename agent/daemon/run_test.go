@@ -9,11 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,7 +114,15 @@ func TestWebhook(t *testing.T) {
 			t.Errorf("%s: status %d, want 401", name, code)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Only an accepted webhook triggers a sync, and the handler counts it
+	// before it answers: nothing was accepted, so nothing was triggered
+	// (the poll interval is an hour). No waiting needed to know it.
+	if v := metric(t, h.d, `homelab_agent_webhooks_total{result="accepted"}`); v != "" && v != "0" {
+		t.Fatalf("a webhook with a bad signature was accepted (%s)", v)
+	}
+	if v := metric(t, h.d, `homelab_agent_webhooks_total{result="unauthorized"}`); v != "6" {
+		t.Fatalf("unauthorized webhooks counted %q, want 6", v)
+	}
 	if s := h.d.Status(); s.AppliedCommit != c0 || metric(t, h.d, `homelab_agent_syncs_total{result="ok"}`) != syncs {
 		t.Fatalf("a webhook with a bad signature did something: applied %s", s.AppliedCommit)
 	}
@@ -204,51 +208,23 @@ func TestWebhookDisabledWithoutSecret(t *testing.T) {
 // TestSdNotify runs the daemon with NOTIFY_SOCKET on a real unixgram
 // socket and WATCHDOG_USEC set, and reads what it says.
 func TestSdNotify(t *testing.T) {
-	dir, err := os.MkdirTemp("", "notify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var mu sync.Mutex
-	var got []string
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			got = append(got, string(buf[:n]))
-			mu.Unlock()
-		}
-	}()
-	messages := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
-	}
-	t.Setenv("NOTIFY_SOCKET", sock)
+	messages := listenNotify(t)
 	t.Setenv("WATCHDOG_USEC", "50000")
 	h := newHarness(t, nil)
 	r := h.run(daemon.Options{Notify: daemon.SdNotify})
 	waitMsg := func(prefix string) string {
 		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			for _, m := range messages() {
+		var found string
+		messages.WaitFor(t, prefix+" message", func(ms []string) bool {
+			for _, m := range ms {
 				if strings.HasPrefix(m, prefix) {
-					return m
+					found = m
+					return true
 				}
 			}
-		}
-		t.Fatalf("no %q message; got %q", prefix, messages())
-		return ""
+			return false
+		})
+		return found
 	}
 	ready := waitMsg("READY=1")
 	if !strings.Contains(ready, "\nSTATUS=applied "+h.repo.Git("rev-parse", "HEAD")[:12]) {
