@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -553,6 +554,10 @@ sync`
 	if out, err := l.in(g, "sh", "-c", write, "sh", svc); err != nil {
 		l.fail("writing data: %v %s", err, out)
 	}
+	// A row in Nextcloud's real PostgreSQL, written before the backup and
+	// read back after the guest's self-restore.
+	const row = "e2e-dr-row-7f3a"
+	l.psql("nextcloud-db-1", "CREATE TABLE IF NOT EXISTS e2e_dr (v text); INSERT INTO e2e_dr VALUES ('"+row+"'); CHECKPOINT;", time.Minute)
 	bstart := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	out, err := dexec(ctx, g.Container, nil, "homelab-agent", "backup", "--host", g.Name, "--repo", "/var/lib/homelab-agent/repo")
@@ -591,7 +596,10 @@ sync`
 	how := l.restored(g, svc, before)
 	apps := l.checkProject("nextcloud", 2*time.Minute)
 	rto := time.Since(start)
-	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s, backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container, data volume and nextcloud containers destroyed; recreated with byte-identical vendor data; %s; sha256, owner and mode of every file identical; nextcloud containers %s",
+	if got := l.psql("nextcloud-db-1", "SELECT v FROM e2e_dr", 2*time.Minute); got != row {
+		l.fail("nextcloud's database after the restore: %q, want the row %q written before the backup", got, row)
+	}
+	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s and a row in Nextcloud's PostgreSQL, backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container, data volume and nextcloud containers destroyed; recreated with byte-identical vendor data; %s; sha256, owner and mode of every file identical; the row read back with psql; nextcloud containers %s",
 		strings.Count(before, "\n")/2, svc, ms(backupTook), how, apps)
 }
 
@@ -617,3 +625,23 @@ func (l *Lab) restored(g *Guest, dir, want string) string {
 	return ""
 }
 
+// psql runs sql in a PostgreSQL container of the drill's engine (as the
+// nextcloud user, over TCP to 127.0.0.1 as the image trusts it), retrying
+// while the server starts, and returns its unaligned output.
+func (l *Lab) psql(container, sql string, timeout time.Duration) string {
+	l.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		cmd := exec.Command("docker", "-H", "unix://"+engineSock, "exec", "-i", container,
+			"psql", "-v", "ON_ERROR_STOP=1", "-At", "-h", "127.0.0.1", "-U", "nextcloud", "-d", "nextcloud")
+		cmd.Stdin = strings.NewReader(sql)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return strings.TrimSpace(string(out))
+		}
+		if time.Now().After(deadline) {
+			l.fail("psql in %s: %v\n%s", container, err, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
