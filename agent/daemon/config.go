@@ -52,7 +52,14 @@ type Config struct {
 	// AllowForcePush accepts a branch head that does not descend from the
 	// last accepted one.
 	AllowForcePush bool `yaml:"allow_force_push"`
+	// HealthGate, true by default, rolls a new commit back when the host's
+	// probes fail after it; false only reports them (for hosts whose
+	// services the probes cannot reach from the VM itself).
+	HealthGate *bool `yaml:"health_gate"`
 }
+
+// Gated reports whether a failing probe rolls a commit back.
+func (c *Config) Gated() bool { return c.HealthGate == nil || *c.HealthGate }
 
 // AuthConfig is how the agent reaches the repo's server.
 type AuthConfig struct {
@@ -105,6 +112,11 @@ func (c *Config) envKeys() map[string]func(string) error {
 		"ALLOW_FORCE_PUSH": func(v string) error {
 			b, err := strconv.ParseBool(v)
 			c.AllowForcePush = b
+			return err
+		},
+		"HEALTH_GATE": func(v string) error {
+			b, err := strconv.ParseBool(v)
+			c.HealthGate = &b
 			return err
 		},
 	}

@@ -33,7 +33,7 @@ trusted_keys: [ssh-ed25519 AAAA one]
 		c.Branch != "main" || c.Listen != "127.0.0.1:9123" || c.Root != "/" {
 		t.Fatalf("config: %+v", c)
 	}
-	if len(daemon.EnvKeys()) != 12 {
+	if len(daemon.EnvKeys()) != 13 {
 		t.Fatalf("env keys: %v", daemon.EnvKeys())
 	}
 

@@ -62,10 +62,10 @@ func (d *Daemon) gate(ctx context.Context, head, prevGood string) (ok bool, why 
 	if !any {
 		return true, ""
 	}
-	if prevGood == "" || prevGood == head {
+	if prevGood == "" || prevGood == head || !d.cfg.Gated() {
 		// Nothing to return to (a first commit, or drift put back on the
-		// same commit): the probes run once and are reported, without
-		// holding the pass (or the first READY) for the deadline.
+		// same commit), or health_gate: false: the probes run once and are
+		// reported, without holding the pass (or the first READY).
 		rep := health.Run(ctx, spec)
 		d.recordHealth(head, rep)
 		if !rep.OK() {

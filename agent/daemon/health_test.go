@@ -106,3 +106,20 @@ func convergeStepping(d *daemon.Daemon, clk *clock.Fake) daemon.Status {
 		}
 	}
 }
+
+// TestHealthGateOff: with health_gate: false a failing probe after a new
+// commit is reported, and the commit stays applied.
+func TestHealthGateOff(t *testing.T) {
+	off := false
+	h := newHarness(t, func(c *daemon.Config) { c.HealthGate = &off })
+	h.d = h.newDaemon(daemon.Options{Health: func(*agentlab.Lab, string) (health.Spec, error) {
+		return health.Spec{Deadline: time.Hour, Probes: []health.Probe{health.Func{Name: "app", F: func(context.Context) error { return errors.New("status 503") }}}}, nil
+	}})
+	h.converge()
+	h.repo.Edit("homelab.yaml", "mullvad-base", "mullvad-family")
+	c1 := h.repo.CommitAndPush("a change")
+	s := h.converge() // would wait an hour were the gate on
+	if s.AppliedCommit != c1 || s.LastGoodCommit != c1 || s.BadCommit != "" || s.Health == nil || s.Health.OK {
+		t.Fatalf("health_gate false: applied %s good %s bad %s health %+v", s.AppliedCommit, s.LastGoodCommit, s.BadCommit, s.Health)
+	}
+}
