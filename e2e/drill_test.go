@@ -116,6 +116,7 @@ func TestDrill(t *testing.T) {
 	scenario("git server down 60 s", l.gitDown)
 	scenario("firewall from boot, git server down", l.bootFirewall)
 	scenario("kill -9 of an agent, 10 times", l.kill9)
+	scenario("drift: a container removed by hand", l.drift)
 	scenario("disaster recovery", l.disasterRecovery)
 	scenario("from zero", l.fromZero)
 }
@@ -524,6 +525,34 @@ func (l *Lab) kill9(t *testing.T) (string, string) {
 	}
 	return fmt.Sprintf("to converged p50 %s / max %s", ms(percentile(ds, .5)), ms(percentile(ds, 1))),
 		fmt.Sprintf("guest cloud (nextcloud: containers and files); SIGKILL 0–1.5 s after a webhook for a new commit; systemd restarted it (%s, RestartSec=10s) and it converged all 10 times", strings.TrimSpace(out))
+}
+
+// drift removes the media guest's Jellyfin container by hand (docker rm
+// -f on the engine) and waits until the agent's next poll has put it back
+// and counted the repair as drift in /status.
+func (l *Lab) drift(t *testing.T) (string, string) {
+	g := l.guest("media")
+	const ctr = "jellyfin-jellyfin-1"
+	st, err := l.status(g)
+	if err != nil {
+		l.fail("status of media: %v", err)
+	}
+	before := 0
+	if st.Drift != nil {
+		before = st.Drift.Repaired
+	}
+	start := time.Now()
+	l.must("-H", "unix://"+engineSock, "rm", "-f", ctr)
+	took := l.waitAll([]*Guest{g}, start, 2*time.Minute, "drift repaired on media", func(g *Guest, s *Status) bool {
+		return s.Drift != nil && s.Drift.Repaired > before
+	})
+	st, _ = l.status(g)
+	running := strings.TrimSpace(l.must("-H", "unix://"+engineSock, "inspect", "-f", "{{.State.Running}}", ctr))
+	if running != "true" {
+		l.fail("%s after the repair: running=%s", ctr, running)
+	}
+	return ms(took[g.Name]), fmt.Sprintf("`docker rm -f %s` on the engine; the media agent's next poll (interval %s) recreated it and counted drift (%d repaired; %s)",
+		ctr, st.Interval, st.Drift.Repaired-before, strings.Join(st.Drift.LastChanges, "; "))
 }
 
 // manifest lists every file under dir in the guest with its sha256, owner

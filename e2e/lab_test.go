@@ -599,7 +599,11 @@ type Status struct {
 	LastError      string  `json:"last_error"`
 	Ready          bool    `json:"ready"`
 	Interval       string  `json:"interval"`
-	Resources      []struct {
+	Drift          *struct {
+		Repaired    int      `json:"repaired"`
+		LastChanges []string `json:"last_changes"`
+	} `json:"drift"`
+	Resources []struct {
 		ID     string `json:"id"`
 		Status string `json:"status"`
 		Error  string `json:"error"`
