@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
@@ -101,6 +102,7 @@ func Pass(t testing.TB, l *lab.Lab, host, root string, apply bool) *agent.Report
 	run := agent.Plan
 	if apply {
 		run = agent.Apply
+		removeBeforeRoot(t, l, host)
 	}
 	rep, err := run(context.Background(), l, host, opts)
 	if err != nil {
@@ -192,7 +194,25 @@ func PassSecrets(t testing.TB, l *lab.Lab, host, root string, apply bool, values
 	dockertest.Client(t)
 	opts := agent.Options{Root: root, Only: []string{docker.Subsystem}, Secrets: secrets.FromMap(values)}
 	if apply {
+		removeBeforeRoot(t, l, host)
 		return agent.Apply(context.Background(), l, host, opts)
 	}
 	return agent.Plan(context.Background(), l, host, opts)
+}
+
+// removeBeforeRoot removes the host's containers when the test ends, before
+// the temporary root they bind-mount is removed (cleanups run last first,
+// and the root was made before the pass): a real PostgreSQL still writing
+// into its data folder would make the root's removal fail.
+func removeBeforeRoot(t testing.TB, l *lab.Lab, host string) {
+	t.Helper()
+	_, out, err := agent.Desired(l, host, nil, time.Now())
+	if err != nil {
+		return
+	}
+	for _, r := range out.Resources {
+		if p, ok := r.(*docker.Project); ok {
+			dockertest.CleanupProject(t, docker.LabelProject, p.Name)
+		}
+	}
 }
