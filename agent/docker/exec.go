@@ -51,7 +51,13 @@ func Exec(ctx context.Context, cli *client.Client, project, service, user string
 	if _, err := stdcopy.StdCopy(stdout, &stderr, att.Reader); err != nil {
 		return fmt.Errorf("%s: reading output: %w", what, err)
 	}
-	info, err := cli.ContainerExecInspect(ctx, ex.ID)
+	return execResult(ctx, cli, ex.ID, what, &stderr)
+}
+
+// execResult turns a finished exec's exit status into an error carrying
+// the tail of its standard error.
+func execResult(ctx context.Context, cli *client.Client, id, what string, stderr *bytes.Buffer) error {
+	info, err := cli.ContainerExecInspect(ctx, id)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

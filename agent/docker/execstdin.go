@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
@@ -47,16 +46,5 @@ func ExecStdin(ctx context.Context, cli *client.Client, project, service string,
 	if err := <-done; err != nil {
 		return fmt.Errorf("%s: reading output: %w", what, err)
 	}
-	info, err := cli.ContainerExecInspect(ctx, ex.ID)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if info.ExitCode != 0 {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 500 {
-			msg = "..." + msg[len(msg)-500:]
-		}
-		return fmt.Errorf("%s: exit status %d: %s", what, info.ExitCode, msg)
-	}
-	return nil
+	return execResult(ctx, cli, ex.ID, what, &stderr)
 }
