@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,6 +79,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func TestDrill(t *testing.T) {
 	res := &results{t0: time.Now()}
 	defer res.write(t)
+	// The machine's own docker0 must outlive the drill (its engine shares
+	// the machine's network namespace); checked after every cleanup.
+	if _, err := net.InterfaceByName("docker0"); err == nil {
+		t.Cleanup(func() {
+			if _, err := net.InterfaceByName("docker0"); err != nil {
+				t.Errorf("the drill removed the machine's docker0: %v", err)
+			}
+		})
+	}
 	l := NewLab(t)
 	scenario := func(name string, fn func(t *testing.T) (string, string)) {
 		if t.Failed() {

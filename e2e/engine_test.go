@@ -63,7 +63,17 @@ func stopEngine() {
 	os.RemoveAll(engineRun)
 	os.RemoveAll(engineData)
 	removeEngineBridges()
+	exec.Command("ip", "link", "del", engineBridge).Run()
 }
+
+// engineBridge is the drill engine's own default bridge. Started with
+// --bridge none, dockerd removes the interface docker0 — the machine's
+// own, since the engine shares its network namespace — so it gets a
+// bridge of its own instead, made here and removed with the engine.
+const (
+	engineBridge     = "hlae2e0"
+	engineBridgeAddr = "10.230.255.1/24"
+)
 
 // enginePool is the address pool of the drill engine's networks, so that
 // a bridge a killed engine left behind is recognised as the drill's and
@@ -99,12 +109,21 @@ func (l *Lab) startEngine() {
 	stopEngine()
 	os.MkdirAll(engineRun, 0o700)
 	os.WriteFile(engineRun+"/daemon.json", []byte(`{"default-address-pools": [{"base": "`+enginePool+`", "size": 24}]}`+"\n"), 0o600)
+	for _, args := range [][]string{
+		{"link", "add", engineBridge, "type", "bridge"},
+		{"addr", "add", engineBridgeAddr, "dev", engineBridge},
+		{"link", "set", engineBridge, "up"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			l.t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
+		}
+	}
 	script := `set -e
 mount --make-rprivate /
 mount -t tmpfs -o mode=0755 e2e-srv /srv
 mkdir -p /srv/data
 exec dockerd --config-file "$1/daemon.json" --data-root "$2" --exec-root "$1/exec" --host "unix://$1/docker.sock" \
-  --pidfile "$1/docker.pid" --bridge none --iptables=false --ip6tables=false --storage-driver overlay2`
+  --pidfile "$1/docker.pid" --bridge ` + engineBridge + ` --iptables=false --ip6tables=false --storage-driver overlay2`
 	cmd := exec.Command("unshare", "-m", "--", "sh", "-c", script, "sh", engineRun, engineData)
 	logf, _ := os.Create(filepath.Join(l.Dir, "engine.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
