@@ -45,6 +45,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value) {
 		if isNull(n) {
 			return
 		}
+		if v.Type().Elem().Kind() == reflect.Struct && n.Kind != yaml.MappingNode &&
+			!v.Type().Implements(reflect.TypeOf((*nodeUnmarshaler)(nil)).Elem()) {
+			// Left nil: a block that is not a mapping (expose: 0) is an
+			// error, never an empty block with no position.
+			d.errorf(n, "expected a mapping, got %s", describe(n))
+			return
+		}
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
