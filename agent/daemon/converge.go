@@ -103,23 +103,6 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 			refused = true
 		}
 	}
-	// The wave gate reads head's homelab.yaml: only a trusted head's (an
-	// untrusted one is refused by tryHead below without being read).
-	if !refused && head != st.LastGoodCommit && d.verifyRange(st.LastGoodCommit, head) == nil {
-		if l := d.headLab(head); l != nil {
-			wait, refuse := d.waveGate(ctx, head, l)
-			switch {
-			case refuse != "":
-				d.markBad(head, "wave", refuse)
-				st.BadCommit, st.BadReason = head, refuse
-				refused = true
-			case wait != "":
-				d.log.Info("holding the head for its wave", "commit", short(head), "why", wait)
-				d.hold(ctx, st, wait)
-				return
-			}
-		}
-	}
 	if !refused {
 		if d.tryHead(ctx, head, st) || ctx.Err() != nil {
 			return
@@ -178,14 +161,23 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 		d.markBad(head, "untrusted", err.Error())
 		return false
 	}
+	if head != st.LastGoodCommit {
+		d.gateHead = head // a new head passes its wave's gate first (applyCommit)
+	}
 	kind, err := d.apply(ctx, head)
+	d.gateHead = ""
 	if ctx.Err() != nil {
 		return false
 	}
 	if err != nil {
-		if kind == "transient" {
+		switch kind {
+		case "transient":
 			d.fail(err.Error())
 			return true // not the commit's fault: leave the host alone
+		case "wave_wait":
+			d.log.Info("holding the head for its wave", "commit", short(head), "why", err.Error())
+			d.hold(ctx, st, err.Error())
+			return true
 		}
 		d.markBad(head, kind, err.Error())
 		return false
@@ -235,6 +227,16 @@ func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, e
 	l, err := loadLab(dir, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only})
 	if err != nil {
 		return "invalid", err
+	}
+	if commit == d.gateHead {
+		// Canary waves: the lab as this commit describes it says whether
+		// the lower waves must have it first (read once, under recover).
+		switch wait, refuse := d.waveGate(ctx, commit, l); {
+		case refuse != "":
+			return "wave", errors.New(refuse)
+		case wait != "":
+			return "wave_wait", errors.New(wait)
+		}
 	}
 	prev := ""
 	if st, err := state.Load(d.cfg.Root); err == nil {

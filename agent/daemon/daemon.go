@@ -94,6 +94,7 @@ type Daemon struct {
 	// to the last good commit in progress (the loop's goroutine only).
 	last        lastPass
 	rollback    string
+	gateHead    string               // the new head a pass applies, which its wave must admit
 	unreachable map[string]time.Time // lower-wave hosts not answering, since when
 	fleetSrv    *http.Server         // the fleet endpoint on the lab IP (waves)
 

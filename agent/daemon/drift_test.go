@@ -47,9 +47,6 @@ func TestDriftIsRepairedCountedAndExplained(t *testing.T) {
 // write no file (mtimes and state.json stay as they are) and count no
 // drift. A test of behaviour, not of time.
 func TestThousandPollsWriteNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 polls; -short")
-	}
 	h := newHarness(t, nil)
 	h.converge()
 	mtimes := func() map[string]time.Time {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/fleet"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -156,20 +155,6 @@ func (d *Daemon) unreachableSince(host string) time.Time {
 }
 
 func (d *Daemon) reachable(host string) { delete(d.unreachable, host) }
-
-// headLab loads head's lab for the wave gate (nil when it does not load:
-// the pass then refuses head as invalid on its own).
-func (d *Daemon) headLab(head string) *lab.Lab {
-	dir, err := d.syncer.Checkout(head)
-	if err != nil {
-		return nil
-	}
-	l, err := agent.LoadFor(dir, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only}) // as the pass will
-	if err != nil {
-		return nil
-	}
-	return l
-}
 
 // serveFleet listens on the host's lab IP for GET /fleet/status once the
 // lab uses waves and the status address is loopback only (the default):

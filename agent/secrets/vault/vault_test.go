@@ -15,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
+	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
 // masterText is a fixed master key so that derived identities are
@@ -32,14 +33,7 @@ func master(t testing.TB) *age.X25519Identity {
 
 func needCLI(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (Debian package age; scripts/test-deps.sh)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
+	return testreq.Tool(t, name) // the Debian package age; scripts/test-deps.sh installs it
 }
 
 func TestDeriveHost(t *testing.T) {
