@@ -620,6 +620,12 @@ type Status struct {
 		Error  string `json:"error"`
 	} `json:"resources"`
 
+	Health *struct {
+		OK      bool   `json:"ok"`
+		Commit  string `json:"commit"`
+		Failure string `json:"failure"`
+	} `json:"health"`
+
 	LastApply time.Time `json:"last_apply"`
 }
 
