@@ -620,6 +620,7 @@ type Status struct {
 		Error  string `json:"error"`
 	} `json:"resources"`
 
+	Images []ImageRecord `json:"images"`
 	Health *struct {
 		OK      bool   `json:"ok"`
 		Commit  string `json:"commit"`

@@ -4,7 +4,8 @@
 // network: `labsvc git DIR ADDR` serves the bare repositories under DIR with
 // git http-backend (smart HTTP, anonymous) and DIR/../files at /files/;
 // `labsvc s3 ADDR` is an S3 server (gofakes3, in memory, buckets made on
-// first use).
+// first use); `labsvc registry ADDR` is an OCI registry
+// (go-containerregistry's, in memory) for the image update scenario.
 package main
 
 import (
@@ -17,13 +18,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: labsvc git DIR ADDR | labsvc s3 ADDR")
+		fmt.Fprintln(os.Stderr, "usage: labsvc git DIR ADDR | labsvc s3 ADDR | labsvc registry ADDR")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -44,6 +46,8 @@ func main() {
 	case "s3":
 		f := gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(true), gofakes3.WithTimeSkewLimit(0))
 		log.Fatal(http.ListenAndServe(os.Args[2], logged(f.Server())))
+	case "registry":
+		log.Fatal(http.ListenAndServe(os.Args[2], logged(registry.New(registry.Logger(log.New(os.Stderr, "registry: ", log.LstdFlags))))))
 	default:
 		log.Fatalf("unknown mode %q", os.Args[1])
 	}
