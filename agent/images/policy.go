@@ -58,13 +58,10 @@ type Window struct {
 // not say.
 const DefaultWindowLength = time.Hour
 
-// cronParser reads the same five fields as the backup schedules.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 // ParseWindow checks a window's cron expression and length ("2h"; empty
 // is DefaultWindowLength).
 func ParseWindow(expr, length string) (*Window, error) {
-	s, err := cronParser.Parse(expr)
+	s, err := cron.ParseStandard(expr)
 	if err != nil {
 		return nil, fmt.Errorf("update window %q: %v (want a cron expression such as \"0 4 * * 0\", Sundays 04:00)", expr, err)
 	}
