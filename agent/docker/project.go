@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/hold"
+	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -33,6 +34,13 @@ type Project struct {
 	// Requires lists resource IDs (the config files the containers mount)
 	// whose failure skips this project in a pass.
 	Requires []string
+	// UpdateDefaults are the role's image update rules by service ("" for
+	// every service not named): policy, one major at a time, a command
+	// after an update. The lab's updates: blocks resolve them into Updates.
+	UpdateDefaults map[string]images.Rules
+	// Updates are the resolved rules by service ("" for the others); nil:
+	// images are pulled only when missing and never updated.
+	Updates map[string]images.Rules
 }
 
 // DependsOn implements resource.Depender.
@@ -154,6 +162,9 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	}
 	proj, err := loadProject(ctx, &p.Source, env.Path, p.environ())
 	if err != nil {
+		return nil, err
+	}
+	if err := p.pin(env, proj); err != nil {
 		return nil, err
 	}
 	cli, err := p.client()

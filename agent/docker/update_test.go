@@ -1,0 +1,296 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/homelab-agent/homelab-agent/agent/clock"
+	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/agent/images"
+	"github.com/homelab-agent/homelab-agent/agent/images/imagestest"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
+)
+
+// updateHarness is a project whose image comes from a registry on
+// loopback: the stand-in pushed as web:1.0.0, and derived images pushed
+// by the test.
+type updateHarness struct {
+	*harness
+	reg   *imagestest.Registry
+	repo  string // "127.0.0.1:PORT/<test>"
+	clock *clock.Fake
+	store *images.Store
+}
+
+// sunday04 is inside the window "0 4 * * 0".
+var sunday04 = time.Date(2026, 11, 29, 4, 10, 0, 0, time.UTC)
+
+func newUpdateHarness(t *testing.T) *updateHarness {
+	h := &updateHarness{harness: newHarness(t), reg: imagestest.Start(t)}
+	h.repo = h.reg.Host + "/" + strings.ToLower(h.name)
+	ctx := context.Background()
+	local := h.repo + ":1.0.0"
+	if err := h.cli.ImageTag(ctx, dockertest.Standin(t), local); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := h.cli.ImagePush(ctx, local, image.PushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readStream(t, rc)
+	// The host has never seen it: the first pass pulls it as a real host would.
+	h.cli.ImageRemove(ctx, local, image.RemoveOptions{})
+	t.Cleanup(func() {
+		imgs, _ := h.cli.ImageList(context.Background(), image.ListOptions{All: true})
+		for _, im := range imgs {
+			for _, tag := range append(im.RepoTags, im.RepoDigests...) {
+				if strings.HasPrefix(tag, h.repo) {
+					h.cli.ImageRemove(context.Background(), tag, image.RemoveOptions{Force: true})
+				}
+			}
+		}
+	})
+	h.clock = clock.NewFake(sunday04)
+	h.store, err = images.Open(h.env.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func readStream(t *testing.T, rc io.ReadCloser) {
+	t.Helper()
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	for {
+		var m struct{ Error string }
+		if err := dec.Decode(&m); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if m.Error != "" {
+			t.Fatalf("push: %s", m.Error)
+		}
+	}
+}
+
+// derive pushes the stand-in image with extra environment as tag.
+func (h *updateHarness) derive(tag string, env ...string) string {
+	h.t.Helper()
+	img := h.reg.Pull(h.t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.0")
+	cf, err := img.ConfigFile()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg := cf.Config
+	cfg.Env = append(append([]string(nil), cfg.Env...), env...)
+	img2, err := mutate.Config(img, cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.reg.Push(h.t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":"+tag, img2)
+}
+
+func (h *updateHarness) project(tag string, u *lab.Updates) *Project {
+	p := h.harness.project("services:\n  web:\n    image: " + h.repo + ":" + tag + `
+    healthcheck: {test: ["CMD", "/standin", "health"], interval: 300ms, timeout: 2s, retries: 3}
+`)
+	rules, err := ResolveUpdates(u, nil, nil, []string{"web"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	p.Updates = rules
+	return p
+}
+
+func (h *updateHarness) update(p *Project) []Outcome {
+	h.t.Helper()
+	u := &Updater{Store: h.store, Checker: h.checker(), Now: h.clock.Now,
+		HealthTimeout: 60 * time.Second, HealthEvery: 200 * time.Millisecond}
+	out, err := p.Update(context.Background(), h.env, u)
+	if err != nil {
+		h.t.Fatalf("update: %v", err)
+	}
+	return out
+}
+
+// checker asks the registry afresh (the cache is images' own test).
+func (h *updateHarness) checker() *images.Checker {
+	h.t.Helper()
+	cache, err := images.Open(h.t.TempDir())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &images.Checker{Store: cache, Now: h.clock.Now}
+}
+
+func (h *updateHarness) runningDigest(svc string) string {
+	h.t.Helper()
+	c := h.containers()[svc]
+	img, _, err := h.cli.ImageInspectWithRaw(context.Background(), c.ImageID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, d := range img.RepoDigests {
+		if strings.HasPrefix(d, h.repo+"@") {
+			return strings.TrimPrefix(d, h.repo+"@")
+		}
+	}
+	h.t.Fatalf("the running image has no digest of %s: %v", h.repo, img.RepoDigests)
+	return ""
+}
+
+var window = &lab.Updates{Window: "0 4 * * 0"}
+
+func withPolicy(p string) *lab.Updates { u := *window; u.Policy = p; return &u }
+
+func TestUpdateThatPassesHealthIsKept(t *testing.T) {
+	h := newUpdateHarness(t)
+	v0 := h.reg.Push(t, "x:0", h.reg.Pull(t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.0")) // digest of 1.0.0
+	p := h.project("1.0.0", withPolicy("track"))
+	h.apply(p)
+	if out := h.update(p); len(out) != 1 || out[0].Available != "" || out[0].Update != nil {
+		t.Fatalf("no news yet: %+v", out)
+	}
+	v1 := h.derive("1.0.0", "VERSION=2") // the tag moves
+	h.reg.Reset()
+	out := h.update(p)
+	if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != images.ResultUpdated {
+		t.Fatalf("update: %+v", out)
+	}
+	if got := h.runningDigest("web"); got != v1 {
+		t.Fatalf("running %s, want the new %s (old %s)", got, v1, v0)
+	}
+	rec := h.store.Get(images.Key(h.name, "web"))
+	if rec.Digest != v1 || rec.Available != "" || !strings.Contains(rec.Previous, v0) || rec.Last.Result != images.ResultUpdated {
+		t.Fatalf("record: %+v", rec)
+	}
+	// The previous image stays on the host under its rollback tag.
+	if _, err := h.cli.ImageInspect(context.Background(), h.repo+":"+RollbackTag(h.name, "web")); err != nil {
+		t.Fatalf("the rollback target is gone: %v", err)
+	}
+	// A pass right after changes nothing; a check right after finds no news.
+	if ch := h.plan(p); ch != nil {
+		t.Fatalf("a pass after the update would change: %+v", ch)
+	}
+	if out := h.update(p); out[0].Update != nil || out[0].Available != "" {
+		t.Fatalf("second check: %+v", out)
+	}
+}
+
+func TestUpdateFailingHealthRollsBack(t *testing.T) {
+	h := newUpdateHarness(t)
+	p := h.project("1.0.0", withPolicy("track"))
+	h.apply(p)
+	before := h.runningDigest("web")
+	bad := h.derive("1.0.0", "HEALTHY_AFTER=1000h")
+	var notes []string
+	u := &Updater{Store: h.store, Checker: h.checker(), Now: h.clock.Now,
+		HealthTimeout: 60 * time.Second, HealthEvery: 200 * time.Millisecond,
+		Notify: func(_ context.Context, title, msg string) { notes = append(notes, title+": "+msg) }}
+	out, err := p.Update(context.Background(), h.env, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != images.ResultRolledBack {
+		t.Fatalf("want a rollback: %+v", out)
+	}
+	if !strings.Contains(out[0].Update.Error, "unhealthy") || !strings.Contains(out[0].Update.To, bad) {
+		t.Errorf("the failed update names the image and the cause: %+v", out[0].Update)
+	}
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("after the rollback the service runs %s, want the previous %s", got, before)
+	}
+	if st := h.inspect(h.containers()["web"].ID).State; st.Health == nil {
+		t.Fatal("no health")
+	}
+	if err := p.waitService(context.Background(), u, &Spec{Name: h.name + "-web-1"}); err != nil {
+		t.Fatalf("the rolled back service is not healthy: %v", err)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "rolled back") {
+		t.Errorf("notifications: %q", notes)
+	}
+	rec := h.store.Get(images.Key(h.name, "web"))
+	if rec.Last == nil || rec.Last.Result != images.ResultRolledBack || rec.Digest != before || rec.Available == "" {
+		t.Fatalf("record: %+v", rec)
+	}
+}
+
+func TestOutsideTheWindowNothingUpdates(t *testing.T) {
+	h := newUpdateHarness(t)
+	h.clock = clock.NewFake(sunday04.Add(-24 * time.Hour)) // Saturday
+	p := h.project("1.0.0", withPolicy("track"))
+	h.apply(p)
+	before := h.runningDigest("web")
+	next := h.derive("1.0.0", "VERSION=2")
+	out := h.update(p)
+	if len(out) != 1 || out[0].Update != nil || !strings.HasSuffix(out[0].Available, "1.0.0@"+next) {
+		t.Fatalf("outside the window: %+v", out)
+	}
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("updated outside the window: %s", got)
+	}
+}
+
+func TestPinnedNeverMoves(t *testing.T) {
+	h := newUpdateHarness(t)
+	p := h.project("1.0.0", withPolicy("pinned"))
+	h.apply(p)
+	before := h.runningDigest("web")
+	h.derive("1.0.0", "VERSION=2")
+	h.derive("1.0.1", "VERSION=3")
+	h.reg.Reset()
+	out := h.update(p)
+	if len(out) != 1 || out[0].Update != nil || out[0].Available != "" {
+		t.Fatalf("pinned: %+v", out)
+	}
+	if hits := h.reg.Hits(); len(hits) != 0 {
+		t.Errorf("a pinned service asked the registry: %v", hits)
+	}
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("pinned moved to %s", got)
+	}
+	if rec := h.store.Get(images.Key(h.name, "web")); rec == nil || rec.Digest != before {
+		t.Fatalf("pinned records its digest: %+v", rec)
+	}
+}
+
+func TestPatchAndMinorChooseTheirTag(t *testing.T) {
+	h := newUpdateHarness(t)
+	h.derive("1.0.3", "VERSION=1.0.3")
+	h.derive("1.1.0", "VERSION=1.1.0")
+	h.derive("2.0.0", "VERSION=2.0.0")
+	d103 := h.reg.Push(t, "probe:1", h.reg.Pull(t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.3"))
+	p := h.project("1.0.0", withPolicy("patch"))
+	h.apply(p)
+	out := h.update(p)
+	if out[0].Update == nil || out[0].Update.Result != images.ResultUpdated || !strings.Contains(out[0].Update.To, ":1.0.3@") {
+		t.Fatalf("patch: %+v", out)
+	}
+	if got := h.runningDigest("web"); got != d103 {
+		t.Fatalf("patch runs %s, want 1.0.3's %s", got, d103)
+	}
+	if img := h.containers()["web"].Image; img != h.repo+":1.0.3" {
+		t.Errorf("the container runs %s, want the tag 1.0.3", img)
+	}
+	// A pass keeps it there; minor then moves to 1.1.0 and never to 2.0.0.
+	if ch := h.plan(p); ch != nil {
+		t.Fatalf("a pass after the update would change: %+v", ch)
+	}
+	p = h.project("1.0.0", withPolicy("minor"))
+	out = h.update(p)
+	if out[0].Update == nil || !strings.Contains(out[0].Update.To, ":1.1.0@") {
+		t.Fatalf("minor: %+v", out)
+	}
+	if img := h.containers()["web"].Image; img != h.repo+":1.1.0" {
+		t.Errorf("the container runs %s, want 1.1.0", img)
+	}
+}
