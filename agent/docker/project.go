@@ -17,6 +17,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/images"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -38,9 +39,30 @@ type Project struct {
 	// every service not named): policy, one major at a time, a command
 	// after an update. The lab's updates: blocks resolve them into Updates.
 	UpdateDefaults map[string]images.Rules
+	// LabUpdates and OwnUpdates are the lab's updates: block and the
+	// host's (role project) or app's own; each pass resolves them with
+	// UpdateDefaults into Updates.
+	LabUpdates, OwnUpdates *lab.Updates
 	// Updates are the resolved rules by service ("" for the others); nil:
 	// images are pulled only when missing and never updated.
 	Updates map[string]images.Rules
+}
+
+// resolveUpdates sets Updates from the lab's blocks, when it has any.
+func (p *Project) resolveUpdates(proj *project) error {
+	if p.LabUpdates == nil && p.OwnUpdates == nil {
+		return nil
+	}
+	var services []string
+	for _, s := range proj.Services {
+		services = append(services, s.Service)
+	}
+	rules, err := ResolveUpdates(p.LabUpdates, p.OwnUpdates, p.UpdateDefaults, services)
+	if err != nil {
+		return err
+	}
+	p.Updates = rules
+	return nil
 }
 
 // DependsOn implements resource.Depender.
@@ -162,6 +184,9 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	}
 	proj, err := loadProject(ctx, &p.Source, env.Path, p.environ())
 	if err != nil {
+		return nil, err
+	}
+	if err := p.resolveUpdates(proj); err != nil {
 		return nil, err
 	}
 	if err := p.pin(env, proj); err != nil {

@@ -103,11 +103,7 @@ func (h *updateHarness) project(tag string, u *lab.Updates) *Project {
 	p := h.harness.project("services:\n  web:\n    image: " + h.repo + ":" + tag + `
     healthcheck: {test: ["CMD", "/standin", "health"], interval: 300ms, timeout: 2s, retries: 3}
 `)
-	rules, err := ResolveUpdates(u, nil, nil, []string{"web"})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	p.Updates = rules
+	p.LabUpdates = u
 	return p
 }
 

@@ -27,7 +27,8 @@ import (
 // ResolveUpdates is a project's update rules per service ("" for the
 // services not named) from, lowest precedence first: the lab-wide
 // updates: block, the role's defaults (defaults, by service, "" for all),
-// and the host's or app's own updates: block (override). Without any
+// and the host's or app's own updates: block (override); a service none
+// of them gives a policy follows its tag's digest (track). Without any
 // updates: block in the lab for the project the result is nil: images are
 // pulled only when missing, as before. services are the project's compose
 // services, to check the names override.services uses.
@@ -68,6 +69,7 @@ func ResolveUpdates(labWide, override *lab.Updates, defaults map[string]images.R
 		if override != nil {
 			r.Policy = cmp.Or(images.Policy(override.Services[svc]), images.Policy(override.Policy), r.Policy)
 		}
+		r.Policy = cmp.Or(r.Policy, images.Track)
 		r.Window = window
 		out[svc] = r
 	}
@@ -160,12 +162,15 @@ type Outcome struct {
 // service's After command, the probes), and on failure roll back to the
 // previous image and notify. Results go to the store (images.json).
 func (p *Project) Update(ctx context.Context, env *resource.Env, u *Updater) ([]Outcome, error) {
-	if p.Updates == nil {
-		return nil, nil
-	}
 	proj, err := loadProject(ctx, &p.Source, env.Path, p.environ())
 	if err != nil {
 		return nil, err
+	}
+	if err := p.resolveUpdates(proj); err != nil {
+		return nil, err
+	}
+	if p.Updates == nil {
+		return nil, nil
 	}
 	cli, err := p.client()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
@@ -64,6 +65,12 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 		"TRUSTED_PROXIES": strings.Join(proxies, " "),
 	}
 	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
+	// Nextcloud refuses to skip a major version, and a new image serves
+	// only after `occ upgrade` ran.
+	p.UpdateDefaults = map[string]images.Rules{
+		"app":  {MajorStep: true, After: []string{"php", "occ", "upgrade"}, AfterUser: occUser},
+		"cron": {MajorStep: true},
+	}
 	res := []resource.Resource{p}
 	if in.Host.Compose == "" {
 		// The database user's password is a credential the role owns.

@@ -9,6 +9,7 @@
 //	anything else       serve (the real image's own arguments)
 //	php occ maintenance:mode --on|--off   sets 'maintenance' => true|false in
 //	                    /var/www/html/config/config.php, as Nextcloud's occ does
+//	php occ upgrade     appends "upgrade $VERSION uid=N" to config/upgrade.log
 //
 // The image also holds a static busybox as /bin/sh and the usual commands,
 // so health checks and `sh -c` run for real; databases are real images of
@@ -119,8 +120,23 @@ var maintenanceRe = regexp.MustCompile(`(?m)^(\s*'maintenance'\s*=>\s*)(true|fal
 // one it sets 'maintenance' in config.php (adding the key when missing,
 // creating a minimal file when there is none) and says what it did.
 func occ(args []string) {
+	if len(args) == 2 && args[0] == "occ" && args[1] == "upgrade" {
+		// As Nextcloud's after a new image: the stand-in notes the run (and
+		// the image's $VERSION) in config/upgrade.log beside config.php.
+		f, err := os.OpenFile(filepath.Join(filepath.Dir(ConfigPHP), "upgrade.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintf(f, "upgrade %s uid=%d\n", os.Getenv("VERSION"), os.Getuid())
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("Nextcloud is already latest version")
+		return
+	}
 	if len(args) < 3 || args[0] != "occ" || args[1] != "maintenance:mode" || (args[2] != "--on" && args[2] != "--off") {
-		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off`")
+		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off` and `php occ upgrade`")
 		os.Exit(2)
 	}
 	on := args[2] == "--on"
