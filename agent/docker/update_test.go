@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +290,52 @@ func TestPatchAndMinorChooseTheirTag(t *testing.T) {
 	}
 	if img := h.containers()["web"].Image; img != h.repo+":1.1.0" {
 		t.Errorf("the container runs %s, want 1.1.0", img)
+	}
+}
+
+// TestMajorStepAndAfterCommand is Nextcloud's rule on the stand-in: a
+// compose file that jumps from 1.0.0 to 3.0.0 is not followed by the
+// pass; the update window goes to 2's newest release first, then to
+// 3.0.0, running `php occ upgrade` as uid 33 after each image.
+func TestMajorStepAndAfterCommand(t *testing.T) {
+	h := newUpdateHarness(t)
+	h.derive("2.0.1", "VERSION=2.0.1")
+	h.derive("2.1.0", "VERSION=2.1.0")
+	h.derive("3.0.0", "VERSION=3.0.0")
+	cfg := filepath.Join(h.dataDir(), "config")
+	if err := os.MkdirAll(cfg, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(cfg, 0o777)
+	project := func(tag string) *Project {
+		p := h.harness.project("services:\n  app:\n    image: " + h.repo + ":" + tag + `
+    volumes: ["./config:/var/www/html/config"]
+    healthcheck: {test: ["CMD", "/standin", "health"], interval: 300ms, timeout: 2s, retries: 3}
+`)
+		p.LabUpdates = withPolicy("track")
+		p.UpdateDefaults = map[string]images.Rules{"app": {MajorStep: true, After: []string{"php", "occ", "upgrade"}, AfterUser: "33"}}
+		return p
+	}
+	h.apply(project("1.0.0"))
+	h.update(project("1.0.0")) // records what runs
+	p := project("3.0.0")
+	if ch := h.plan(p); ch != nil {
+		t.Fatalf("the pass jumps two majors: %+v", ch)
+	}
+	for _, want := range []string{"2.1.0", "3.0.0"} {
+		out := h.update(p)
+		if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != images.ResultUpdated || !strings.Contains(out[0].Update.To, ":"+want+"@") {
+			t.Fatalf("step to %s: %+v", want, out)
+		}
+		if img := h.containers()["app"].Image; img != h.repo+":"+want {
+			t.Fatalf("runs %s, want %s", img, want)
+		}
+	}
+	log, err := os.ReadFile(filepath.Join(cfg, "upgrade.log"))
+	if err != nil || string(log) != "upgrade 2.1.0 uid=33\nupgrade 3.0.0 uid=33\n" {
+		t.Fatalf("occ upgrade runs after each image, as www-data: %q %v", log, err)
+	}
+	if ch := h.plan(p); ch != nil {
+		t.Fatalf("a pass after the last step would change: %+v", ch)
 	}
 }
