@@ -253,9 +253,12 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			results[r.ID()] = state.ResourceResult{Status: "ok"}
 			continue
 		}
-		if ch.Action == resource.ActionHeld {
-			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: "held"})
+		if ch.Action == resource.ActionHeld || ch.Action == resource.ActionNotice {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: ch.Action})
 			results[r.ID()] = state.ResourceResult{Status: "held", Summary: ch.Summary}
+			if ch.Action == resource.ActionNotice {
+				results[r.ID()] = state.ResourceResult{Status: "ok"} // nothing to change
+			}
 			continue
 		}
 		changed[r.ID()] = true
@@ -279,7 +282,7 @@ func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []stri
 		return checkApply(ctx, r, p.env, p.apply)
 	}
 	ch, err := checkApply(ctx, r, p.env, false)
-	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
+	if err != nil || ch == nil || ch.Action == resource.ActionHeld || ch.Action == resource.ActionNotice {
 		return ch, err
 	}
 	if p.st.AddPending(hooks...) {

@@ -189,6 +189,10 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	if err := p.resolveUpdates(proj); err != nil {
 		return nil, err
 	}
+	composeImages := map[string]string{}
+	for _, s := range proj.Services {
+		composeImages[s.Service] = s.Image
+	}
 	if err := p.pin(env, proj); err != nil {
 		return nil, err
 	}
@@ -205,11 +209,22 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	if err != nil {
 		return nil, err
 	}
+	var news []string
+	if !apply {
+		news = p.planUpdates(ctx, env, cli, proj, composeImages)
+	}
 	if len(steps) == 0 {
+		if len(news) > 0 {
+			return &resource.Change{ID: p.ID(), Subsystem: p.Subsystem(), Action: resource.ActionNotice,
+				Summary: fmt.Sprintf("%d image update(s) available", len(news)), Diff: strings.Join(news, "\n") + "\n"}, nil
+		}
 		return nil, nil
 	}
 	ch := summarize(p.ID(), steps)
 	if !apply {
+		if len(news) > 0 {
+			ch.Diff += strings.Join(news, "\n") + "\n"
+		}
 		return ch, nil
 	}
 	c := &converger{p: p, cli: cli, env: env, proj: proj}

@@ -18,6 +18,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/images/imagestest"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
 // updateHarness is a project whose image comes from a registry on
@@ -229,6 +230,11 @@ func TestOutsideTheWindowNothingUpdates(t *testing.T) {
 	h.apply(p)
 	before := h.runningDigest("web")
 	next := h.derive("1.0.0", "VERSION=2")
+	// plan tells, and changes nothing.
+	ch := h.plan(p)
+	if ch == nil || ch.Action != resource.ActionNotice || !strings.Contains(ch.Diff, "image "+h.repo+":1.0.0 → 1.0.0 ("+next+") for web; applied in the window \"0 4 * * 0\" for 1h0m0s, next ") {
+		t.Fatalf("plan: %+v", ch)
+	}
 	out := h.update(p)
 	if len(out) != 1 || out[0].Update != nil || !strings.HasSuffix(out[0].Available, "1.0.0@"+next) {
 		t.Fatalf("outside the window: %+v", out)
@@ -269,6 +275,9 @@ func TestPatchAndMinorChooseTheirTag(t *testing.T) {
 	d103 := h.reg.Push(t, "probe:1", h.reg.Pull(t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.3"))
 	p := h.project("1.0.0", withPolicy("patch"))
 	h.apply(p)
+	if ch := h.plan(p); ch == nil || !strings.Contains(ch.Diff, ":1.0.0 → 1.0.3 ("+d103+") for web") {
+		t.Fatalf("plan: %+v", ch)
+	}
 	out := h.update(p)
 	if out[0].Update == nil || out[0].Update.Result != images.ResultUpdated || !strings.Contains(out[0].Update.To, ":1.0.3@") {
 		t.Fatalf("patch: %+v", out)

@@ -347,6 +347,60 @@ func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Cli
 	return fail(images.ResultRolledBack, "%v", cause)
 }
 
+// planUpdates are plan's lines for the updates the registry offers
+// ("image nextcloud:30.0 → 30.0.4 (sha256:…)"), with when they apply.
+// It asks the registry through the cache in images.json (one HEAD per
+// image and TTL); a failed check is a line too, never an error.
+func (p *Project) planUpdates(ctx context.Context, env *resource.Env, cli *client.Client, proj *project, compose map[string]string) []string {
+	if p.Updates == nil {
+		return nil
+	}
+	store, err := images.Open(env.Root)
+	if err != nil {
+		return []string{"image updates: " + err.Error()}
+	}
+	checker := &images.Checker{Store: store}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out []string
+	for _, s := range proj.Services {
+		rules := p.rules(s.Service)
+		if !rules.Policy.Follows() {
+			continue
+		}
+		local, err := localDigest(ctx, cli, s.Image)
+		if err != nil || local == "" {
+			continue // not pulled yet: the pass pulls what the compose file names
+		}
+		runTag := ""
+		if n, err := reference.ParseNormalizedNamed(s.Image); err == nil {
+			if t, ok := n.(reference.Tagged); ok {
+				runTag = t.Tag()
+			}
+		}
+		want, err := checker.Want(ctx, rules, compose[s.Service], runTag)
+		familiar := s.Image
+		if n, err := reference.ParseNormalizedNamed(s.Image); err == nil {
+			familiar = reference.FamiliarString(n)
+		}
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("image %s (%s): cannot check the registry: %s", familiar, s.Service, env.Secrets.Redact(err.Error())))
+		case want == nil || (want.Digest == local && want.Tag == runTag):
+		default:
+			when := "no update window: not applied (set updates.window)"
+			if rules.Window != nil {
+				when = fmt.Sprintf("applied in the window %s, next %s", rules.Window, rules.Window.Next(time.Now()).UTC().Format("2006-01-02 15:04 MST"))
+			}
+			out = append(out, fmt.Sprintf("image %s → %s (%s) for %s; %s", familiar, want.Tag, want.Digest, s.Service, when))
+		}
+	}
+	if err := store.Save(); err != nil {
+		env.Logger().Warn("cannot save the registry answers", "error", err.Error())
+	}
+	return out
+}
+
 // majorSkip reports whether going from the image running to image
 // would skip a major version (both tags versions).
 func majorSkip(running, image string) bool {
