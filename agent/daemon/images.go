@@ -42,7 +42,7 @@ func (d *Daemon) imageUpdates(ctx context.Context) {
 	log := d.log.With("subsystem", "images")
 	probes, _ := d.probes(l)
 	u := &docker.Updater{
-		Store: store, Checker: &images.Checker{Store: store, Now: d.clock.Now}, Clock: d.clock,
+		Store: store, Checker: &images.Checker{Store: store, Now: d.clock.Now, TTL: d.opts.ImageTTL}, Clock: d.clock,
 		Backup:      d.backups.now,
 		Health:      probes,
 		HealthEvery: d.opts.HealthEvery,
