@@ -56,17 +56,23 @@ func (p *pass) fail(err error) {
 	p.errs = append(p.errs, errors.New(msg))
 }
 
+// hostSecrets is Options.Secrets, or the host's secrets loaded as a pass
+// loads them (vault.LoadHost).
+func (o *Options) hostSecrets(l *lab.Lab, host string) (*secrets.Store, error) {
+	if o.Secrets != nil {
+		return o.Secrets, nil
+	}
+	return vault.LoadHost(o.root(), l.Dir, host, os.Environ())
+}
+
 func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply bool) (*Report, error) {
 	if err := CheckOnly(opts.Only); err != nil {
 		return nil, err
 	}
 	root := opts.root()
-	store := opts.Secrets
-	if store == nil {
-		var err error
-		if store, err = vault.LoadHost(root, l.Dir, hostName, os.Environ()); err != nil {
-			return nil, err
-		}
+	store, err := opts.hostSecrets(l, hostName)
+	if err != nil {
+		return nil, err
 	}
 	load := state.Load
 	if apply {

@@ -3,13 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
-	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -47,12 +45,9 @@ func UpdateImages(ctx context.Context, l *lab.Lab, hostName string, opts Options
 		return nil, nil
 	}
 	root := opts.root()
-	store := opts.Secrets
-	if store == nil {
-		var err error
-		if store, err = vault.LoadHost(root, l.Dir, hostName, os.Environ()); err != nil {
-			return nil, err
-		}
+	store, err := opts.hostSecrets(l, hostName)
+	if err != nil {
+		return nil, err
 	}
 	st, err := state.Load(root)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
@@ -51,20 +50,7 @@ func TestImageUpdatesThroughTheDaemon(t *testing.T) {
 	})
 	dockertest.CleanupProject(t, docker.LabelProject, name)
 	orig := reg.Pull(t, name+":1.0")
-	push := func(env string) string {
-		img := orig
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := cf.Config
-		cfg.Env = append(append([]string(nil), cfg.Env...), env)
-		img2, err := mutate.Config(img, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reg.Push(t, name+":1.0", img2)
-	}
+	push := func(env string) string { return reg.Derive(t, orig, name+":1.0", env) }
 
 	h := newHarness(t, nil)
 	h.repo.Write("apps/"+name+"/compose.yaml", "services:\n  web:\n    image: "+repo+":1.0\n"+

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/image"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
@@ -88,18 +87,15 @@ func readStream(t *testing.T, rc io.ReadCloser) {
 // derive pushes the stand-in image with extra environment as tag.
 func (h *updateHarness) derive(tag string, env ...string) string {
 	h.t.Helper()
-	img := h.reg.Pull(h.t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.0")
-	cf, err := img.ConfigFile()
-	if err != nil {
-		h.t.Fatal(err)
+	repo := strings.TrimPrefix(h.repo, h.reg.Host+"/")
+	return h.reg.Derive(h.t, h.reg.Pull(h.t, repo+":1.0.0"), repo+":"+tag, env...)
+}
+
+// releases pushes a release per version, its $VERSION set.
+func (h *updateHarness) releases(versions ...string) {
+	for _, v := range versions {
+		h.derive(v, "VERSION="+v)
 	}
-	cfg := cf.Config
-	cfg.Env = append(append([]string(nil), cfg.Env...), env...)
-	img2, err := mutate.Config(img, cfg)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return h.reg.Push(h.t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":"+tag, img2)
 }
 
 func (h *updateHarness) project(tag string, u *lab.Updates) *Project {
@@ -110,11 +106,23 @@ func (h *updateHarness) project(tag string, u *lab.Updates) *Project {
 	return p
 }
 
+func (h *updateHarness) updater() *Updater {
+	return &Updater{Store: h.store, Checker: h.checker(), Now: h.clock.Now,
+		HealthTimeout: 60 * time.Second, HealthEvery: 200 * time.Millisecond}
+}
+
+// start runs the project at tag 1.0.0 under policy and returns it with
+// the digest it runs.
+func (h *updateHarness) start(policy string) (*Project, string) {
+	h.t.Helper()
+	p := h.project("1.0.0", withPolicy(policy))
+	h.apply(p)
+	return p, h.runningDigest("web")
+}
+
 func (h *updateHarness) update(p *Project) []Outcome {
 	h.t.Helper()
-	u := &Updater{Store: h.store, Checker: h.checker(), Now: h.clock.Now,
-		HealthTimeout: 60 * time.Second, HealthEvery: 200 * time.Millisecond}
-	out, err := p.Update(context.Background(), h.env, u)
+	out, err := p.Update(context.Background(), h.env, h.updater())
 	if err != nil {
 		h.t.Fatalf("update: %v", err)
 	}
@@ -187,14 +195,11 @@ func TestUpdateThatPassesHealthIsKept(t *testing.T) {
 
 func TestUpdateFailingHealthRollsBack(t *testing.T) {
 	h := newUpdateHarness(t)
-	p := h.project("1.0.0", withPolicy("track"))
-	h.apply(p)
-	before := h.runningDigest("web")
+	p, before := h.start("track")
 	bad := h.derive("1.0.0", "HEALTHY_AFTER=1000h")
 	var notes []string
-	u := &Updater{Store: h.store, Checker: h.checker(), Now: h.clock.Now,
-		HealthTimeout: 60 * time.Second, HealthEvery: 200 * time.Millisecond,
-		Notify: func(_ context.Context, title, msg string) { notes = append(notes, title+": "+msg) }}
+	u := h.updater()
+	u.Notify = func(_ context.Context, title, msg string) { notes = append(notes, title+": "+msg) }
 	out, err := p.Update(context.Background(), h.env, u)
 	if err != nil {
 		t.Fatal(err)
@@ -226,9 +231,7 @@ func TestUpdateFailingHealthRollsBack(t *testing.T) {
 func TestOutsideTheWindowNothingUpdates(t *testing.T) {
 	h := newUpdateHarness(t)
 	h.clock = clock.NewFake(sunday04.Add(-24 * time.Hour)) // Saturday
-	p := h.project("1.0.0", withPolicy("track"))
-	h.apply(p)
-	before := h.runningDigest("web")
+	p, before := h.start("track")
 	next := h.derive("1.0.0", "VERSION=2")
 	// plan tells, and changes nothing.
 	ch := h.plan(p)
@@ -246,9 +249,7 @@ func TestOutsideTheWindowNothingUpdates(t *testing.T) {
 
 func TestPinnedNeverMoves(t *testing.T) {
 	h := newUpdateHarness(t)
-	p := h.project("1.0.0", withPolicy("pinned"))
-	h.apply(p)
-	before := h.runningDigest("web")
+	p, before := h.start("pinned")
 	h.derive("1.0.0", "VERSION=2")
 	h.derive("1.0.1", "VERSION=3")
 	h.reg.Reset()
@@ -269,9 +270,7 @@ func TestPinnedNeverMoves(t *testing.T) {
 
 func TestPatchAndMinorChooseTheirTag(t *testing.T) {
 	h := newUpdateHarness(t)
-	h.derive("1.0.3", "VERSION=1.0.3")
-	h.derive("1.1.0", "VERSION=1.1.0")
-	h.derive("2.0.0", "VERSION=2.0.0")
+	h.releases("1.0.3", "1.1.0", "2.0.0")
 	d103 := h.reg.Push(t, "probe:1", h.reg.Pull(t, strings.TrimPrefix(h.repo, h.reg.Host+"/")+":1.0.3"))
 	p := h.project("1.0.0", withPolicy("patch"))
 	h.apply(p)
@@ -308,9 +307,7 @@ func TestPatchAndMinorChooseTheirTag(t *testing.T) {
 // 3.0.0, running `php occ upgrade` as uid 33 after each image.
 func TestMajorStepAndAfterCommand(t *testing.T) {
 	h := newUpdateHarness(t)
-	h.derive("2.0.1", "VERSION=2.0.1")
-	h.derive("2.1.0", "VERSION=2.1.0")
-	h.derive("3.0.0", "VERSION=3.0.0")
+	h.releases("2.0.1", "2.1.0", "3.0.0")
 	cfg := filepath.Join(h.dataDir(), "config")
 	if err := os.MkdirAll(cfg, 0o777); err != nil {
 		t.Fatal(err)

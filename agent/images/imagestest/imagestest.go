@@ -145,3 +145,20 @@ func (r *Registry) Pull(t testing.TB, repoTag string) v1.Image {
 	}
 	return img
 }
+
+// Derive pushes img with env added to its configuration as repoTag and
+// returns the new image's digest (a new release of the same program).
+func (r *Registry) Derive(t testing.TB, img v1.Image, repoTag string, env ...string) string {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cf.Config
+	cfg.Env = append(append([]string(nil), cfg.Env...), env...)
+	img2, err := mutate.Config(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Push(t, repoTag, img2)
+}
