@@ -3,7 +3,9 @@ package docker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -325,8 +327,9 @@ func TestMajorStepAndAfterCommand(t *testing.T) {
 	h.apply(project("1.0.0"))
 	h.update(project("1.0.0")) // records what runs
 	p := project("3.0.0")
-	if ch := h.plan(p); ch != nil {
-		t.Fatalf("the pass jumps two majors: %+v", ch)
+	// The pass stays on 1.0.0; plan says where the window goes first.
+	if ch := h.plan(p); ch == nil || ch.Action != resource.ActionNotice || !strings.Contains(ch.Diff, ":1.0.0 → 2.1.0 (") {
+		t.Fatalf("the pass jumps two majors, or plan does not tell the step: %+v", ch)
 	}
 	for _, want := range []string{"2.1.0", "3.0.0"} {
 		out := h.update(p)
@@ -343,5 +346,43 @@ func TestMajorStepAndAfterCommand(t *testing.T) {
 	}
 	if ch := h.plan(p); ch != nil {
 		t.Fatalf("a pass after the last step would change: %+v", ch)
+	}
+}
+
+// failingTransport is a registry that cannot be reached, counting tries.
+type failingTransport struct{ tries int }
+
+func (f *failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	f.tries++
+	return nil, errors.New("connection refused")
+}
+
+func TestUnreachableRegistryIsAskedAgainLater(t *testing.T) {
+	h := newUpdateHarness(t)
+	p, before := h.start("track")
+	down := &failingTransport{}
+	check := func() Outcome {
+		u := h.updater()
+		u.Checker.Transport = down
+		out, err := p.Update(context.Background(), h.env, u)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("an unreachable registry is no error of the update: %+v %v", out, err)
+		}
+		return out[0]
+	}
+	if o := check(); !strings.Contains(o.CheckError, "connection refused") || o.Update != nil {
+		t.Fatalf("first check: %+v", o)
+	}
+	tries := down.tries
+	h.clock.Advance(CheckRetry - time.Minute)
+	if o := check(); o.CheckError == "" || down.tries != tries {
+		t.Fatalf("asked again within %s: %d tries, %+v", CheckRetry, down.tries, o)
+	}
+	h.clock.Advance(2 * time.Minute)
+	if check(); down.tries == tries {
+		t.Fatal("not asked again after CheckRetry")
+	}
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("the service moved: %s", got)
 	}
 }

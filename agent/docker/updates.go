@@ -145,6 +145,10 @@ func (u *Updater) now() time.Time {
 	return u.clock().Now()
 }
 
+// CheckRetry is how long a failed registry check is kept before the
+// registry is asked again.
+const CheckRetry = 15 * time.Minute
+
 // Outcome is what Update did for one service.
 type Outcome struct {
 	Service string
@@ -233,6 +237,12 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 	runTag := ""
 	if t, ok := named.(reference.Tagged); ok {
 		runTag = t.Tag()
+	}
+	if rec.CheckError != "" && now.Sub(rec.Checked) < CheckRetry && !now.Before(rec.Checked) {
+		// A registry that failed is asked again after CheckRetry, not every pass.
+		o.CheckError = rec.CheckError
+		u.Store.Put(key, rec)
+		return o, nil
 	}
 	want, err := u.Checker.Want(ctx, rules, s.Image, runTag)
 	rec.Checked = now
