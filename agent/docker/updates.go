@@ -19,6 +19,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/health"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
@@ -174,6 +175,10 @@ func (p *Project) Update(ctx context.Context, env *resource.Env, u *Updater) ([]
 		return nil, err
 	}
 	if p.Updates == nil {
+		return nil, nil
+	}
+	if reason, held := hold.Check(env.Root, p.Name); held {
+		env.Logger().Info("image updates wait: the project is held", "project", p.Name, "by", reason)
 		return nil, nil
 	}
 	cli, err := p.client()
