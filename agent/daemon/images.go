@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"slices"
@@ -42,7 +43,7 @@ func (d *Daemon) imageUpdates(ctx context.Context) {
 	log := d.log.With("subsystem", "images")
 	probes, _ := d.probes(l)
 	u := &docker.Updater{
-		Store: store, Checker: &images.Checker{Store: store, Now: d.clock.Now, TTL: d.opts.ImageTTL}, Clock: d.clock,
+		Store: store, Checker: &images.Checker{Store: store, Now: d.clock.Now, TTL: cmp.Or(d.opts.ImageTTL, time.Duration(d.cfg.ImageCheckTTL))}, Clock: d.clock,
 		Backup:      d.backups.now,
 		Health:      probes,
 		HealthEvery: d.opts.HealthEvery,
