@@ -171,7 +171,20 @@ func TestUpdateThatPassesHealthIsKept(t *testing.T) {
 	}
 	v1 := h.derive("1.0.0", "VERSION=2") // the tag moves
 	h.reg.Reset()
-	out := h.update(p)
+	u := h.updater()
+	var backups []string
+	u.Backup = func(_ context.Context, project string) error {
+		// The backup runs before the recreate: the old image still runs.
+		backups = append(backups, project+" "+h.runningDigest("web"))
+		return nil
+	}
+	out, err := p.Update(context.Background(), h.env, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(backups) != 1 || backups[0] != h.name+" "+v0 {
+		t.Errorf("backups before the update: %q, want one of %s on %s", backups, h.name, v0)
+	}
 	if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != images.ResultUpdated {
 		t.Fatalf("update: %+v", out)
 	}
@@ -192,6 +205,29 @@ func TestUpdateThatPassesHealthIsKept(t *testing.T) {
 	}
 	if out := h.update(p); out[0].Update != nil || out[0].Available != "" {
 		t.Fatalf("second check: %+v", out)
+	}
+}
+
+func TestFailedBackupCancelsTheUpdate(t *testing.T) {
+	h := newUpdateHarness(t)
+	p, before := h.start("track")
+	next := h.derive("1.0.0", "VERSION=2")
+	u := h.updater()
+	u.Backup = func(context.Context, string) error { return errors.New("restic: repository is locked") }
+	out, err := p.Update(context.Background(), h.env, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != images.ResultFailed ||
+		!strings.Contains(out[0].Update.Error, "the backup before the update failed, nothing changed: restic: repository is locked") {
+		t.Fatalf("want a failed update: %+v", out)
+	}
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("the service moved to %s without its backup", got)
+	}
+	// The tag was not moved: a pass changes nothing, the update is still offered.
+	if ch := h.plan(p); ch == nil || ch.Action != resource.ActionNotice || !strings.Contains(ch.Diff, next) {
+		t.Fatalf("after the failed backup: %+v", ch)
 	}
 }
 
