@@ -11,6 +11,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
+	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
 	"github.com/homelab-agent/homelab-agent/agent/state"
@@ -42,6 +43,12 @@ func (d *Daemon) imageUpdates(ctx context.Context) {
 	}
 	log := d.log.With("subsystem", "images")
 	probes, _ := d.probes(l)
+	if !d.cfg.Gated() {
+		// health_gate: false says the probes cannot judge this host's
+		// services: an update is judged by its containers' healthchecks
+		// and after-update command alone.
+		probes = health.Spec{}
+	}
 	u := &docker.Updater{
 		Store: store, Checker: &images.Checker{Store: store, Now: d.clock.Now, TTL: cmp.Or(d.opts.ImageTTL, time.Duration(d.cfg.ImageCheckTTL))}, Clock: d.clock,
 		Backup:      d.backups.now,
