@@ -54,6 +54,9 @@ func (d *Daemon) imageUpdates(ctx context.Context) {
 		Backup:      d.backups.now,
 		Health:      probes,
 		HealthEvery: d.opts.HealthEvery,
+		// An image's own healthcheck (Jellyfin's: every 30 s, 3 retries)
+		// may take minutes to call a bad release unhealthy.
+		HealthTimeout: 5 * time.Minute,
 		Notify: func(ctx context.Context, title, msg string) {
 			n := &backup.Notifier{URL: l.Backup.NotifyURL}
 			if n.URL == "" {
