@@ -193,11 +193,11 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	for _, s := range proj.Services {
 		composeImages[s.Service] = s.Image
 	}
-	if err := p.pin(env, proj); err != nil {
-		return nil, err
-	}
 	cli, err := p.client()
 	if err != nil {
+		return nil, err
+	}
+	if err := p.pin(ctx, env, cli, proj); err != nil {
 		return nil, err
 	}
 	existing, err := cli.ContainerList(ctx, container.ListOptions{All: true,

@@ -304,6 +304,24 @@ func TestPinnedNeverMoves(t *testing.T) {
 	if rec := h.store.Get(images.Key(h.name, "web")); rec == nil || rec.Digest != before {
 		t.Fatalf("pinned records its digest: %+v", rec)
 	}
+	// Someone pulls the moved tag on the host: the pass keeps the digest
+	// recorded, and the next check does not record the new one.
+	rc, err := h.cli.ImagePull(context.Background(), h.repo+":1.0.0", image.PullOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readStream(t, rc)
+	h.apply(p)
+	if got := h.runningDigest("web"); got != before {
+		t.Fatalf("a pinned service followed a manual pull to %s", got)
+	}
+	h.update(p)
+	if ch := h.plan(p); ch != nil {
+		t.Fatalf("a pass after that would change: %+v", ch)
+	}
+	if rec := h.store.Get(images.Key(h.name, "web")); rec.Digest != before {
+		t.Fatalf("the record moved: %+v", rec)
+	}
 }
 
 func TestPatchAndMinorChooseTheirTag(t *testing.T) {

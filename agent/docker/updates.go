@@ -90,7 +90,7 @@ func (p *Project) rules(service string) images.Rules {
 // image the record is about. A compose file that now names another image
 // wins, except for a one-major-at-a-time service that would skip a major
 // (the update window takes it there a major at a time).
-func (p *Project) pin(env *resource.Env, proj *project) error {
+func (p *Project) pin(ctx context.Context, env *resource.Env, cli *client.Client, proj *project) error {
 	if p.Updates == nil {
 		return nil
 	}
@@ -102,6 +102,18 @@ func (p *Project) pin(env *resource.Env, proj *project) error {
 		rec := store.Get(images.Key(p.Name, s.Service))
 		switch {
 		case rec == nil:
+		case rec.Image == s.Image && rec.Running == "" && rec.Digest != "" && p.rules(s.Service).Policy == images.Pinned:
+			// The tag moved on this host (a manual pull): a pinned
+			// service keeps the digest recorded.
+			local, err := localDigest(ctx, cli, s.Image)
+			if err != nil {
+				return err
+			}
+			if local != rec.Digest {
+				if n, err := reference.ParseNormalizedNamed(s.Image); err == nil {
+					s.Image = n.Name() + "@" + rec.Digest
+				}
+			}
 		case rec.Image == s.Image && rec.Running != "":
 			s.Image = rec.Running
 		case rec.Image != s.Image && p.rules(s.Service).MajorStep && majorSkip(cmp.Or(rec.Running, rec.Image), s.Image):
@@ -233,12 +245,15 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 		u.Store.Put(key, rec)
 		return o, nil
 	}
-	rec.Digest = local
 	now := u.now()
 	if rules.Policy == images.Pinned {
+		if rec.Digest == "" {
+			rec.Digest = local // recorded once, then kept (see pin)
+		}
 		u.Store.Put(key, rec)
 		return o, nil
 	}
+	rec.Digest = local
 	runTag := ""
 	if t, ok := named.(reference.Tagged); ok {
 		runTag = t.Tag()
