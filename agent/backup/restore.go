@@ -90,9 +90,9 @@ func (p *RestorePlan) Describe(w io.Writer) {
 		fmt.Fprintf(w, "  3. move the current %s aside to %s (kept; remove it yourself once satisfied) and the restored data in its place\n", p.DataDir, p.PreRestore)
 	}
 	for _, d := range p.Dumps {
-		fmt.Fprintf(w, "  4. load database dump %s (snapshot %s)\n", d.Dump(), d.ShortID)
+		fmt.Fprintf(w, "  4. start the database container alone, wait until it accepts connections, and load database dump %s (snapshot %s) into it (refused if the database already holds data, unless forced)\n", d.Dump(), d.ShortID)
 	}
-	fmt.Fprintf(w, "  5. start %s and wait until it is healthy\n", p.Service)
+	fmt.Fprintf(w, "  5. start the rest of %s and wait until it is healthy\n", p.Service)
 }
 
 // RestoreResult is what a restore did.
@@ -346,8 +346,10 @@ func (r *Runner) loadDump(ctx context.Context, repo *Repo, loader DumpLoader, sv
 
 // SelfRestore restores the latest snapshot of a job's service when its
 // data folder is missing or empty and the repository has one. It runs
-// before the service's first start, so it stops and starts nothing; it
-// is off when backup.auto_restore is false. It reports whether it
+// before the service's first start: it starts only the database a dump
+// is loaded into (through r.Control, see SelfRestore the resource), never
+// forced, and records the dumps as owed until they are loaded (OwedDir).
+// It is off when backup.auto_restore is false. It reports whether it
 // restored.
 func (r *Runner) SelfRestore(ctx context.Context, j Job) (bool, *RestoreResult, error) {
 	if !r.Config.AutoRestore || !r.Config.Enabled() {

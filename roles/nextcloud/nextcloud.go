@@ -72,8 +72,9 @@ func (r Role) Build(in role.Input) (*role.Output, error) {
 	p := roles.Containers(in, Project, "roles/nextcloud/compose.yaml", composeFile, vars)
 	res := []resource.Resource{p}
 	if in.Host.Compose == "" {
-		// The database user's password is a credential the role owns.
-		res = []resource.Resource{roles.PostgresPassword(p, Database, "nextcloud", SecretDBPassword), p}
+		// The database user's and the admin's passwords are credentials
+		// the role owns.
+		res = []resource.Resource{roles.PostgresPassword(p, Database, "nextcloud", SecretDBPassword), adminPassword(p), p}
 	}
 	return &role.Output{
 		Resources: res,
