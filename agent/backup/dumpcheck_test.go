@@ -1,0 +1,58 @@
+package backup
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRestoreRefusesDumpIntoDatabaseWithData: when the dump's check says
+// the database holds data (here the restored files carry it, as a
+// snapshot of a live database folder does), the restore loads nothing,
+// leaves the service stopped and says what it found and how to force it;
+// with Force the dump is loaded and the service started.
+func TestRestoreRefusesDumpIntoDatabaseWithData(t *testing.T) {
+	ctl, img := dockerControl(t)
+	r := testRunner(t, s3Server(t))
+	r.Control = ctl
+	ctx := ctxT(t)
+	svc := uniqueService()
+	dir := writeTree(t, r.Config.Root, svc)
+	os.WriteFile(filepath.Join(dir, "marker"), []byte("v1"), 0o644)
+	os.WriteFile(filepath.Join(dir, "tables"), []byte("app: 3 tables\n"), 0o644)
+	testContainer(t, ctl, img, r.Config.Root, svc, "database")
+	app := testContainer(t, ctl, img, r.Config.Root, svc, "app")
+	j := job(svc)
+	j.Dumps = []Dump{{Name: "db", Command: []string{"printf", "CREATE TABLE t;\n"}, Container: "database",
+		Restore: []string{"/app", "load"}, Check: []string{"/app", "check"}}}
+	if res := r.BackupJob(ctx, j); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	_, err := r.Restore(ctx, RestoreOptions{Job: j, HealthTimeout: 30 * time.Second})
+	if !errors.Is(err, ErrKind(KindNotEmpty)) {
+		t.Fatalf("restore into a database with data: %v", err)
+	}
+	for _, want := range []string{"already holds data (app: 3 tables)", "--force", "not started"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "loaded.sql")); err == nil {
+		t.Error("the dump was loaded into a database that holds data")
+	}
+	if running(t, ctl, app) {
+		t.Error("the service was started after the dump was refused")
+	}
+	if _, err := r.Restore(ctx, RestoreOptions{Job: j, Force: true, HealthTimeout: 30 * time.Second}); err != nil {
+		t.Fatalf("forced restore: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "loaded.sql")); string(b) != "CREATE TABLE t;\n" {
+		t.Errorf("loaded dump = %q", b)
+	}
+	if !running(t, ctl, app) {
+		t.Error("the service was not started after the forced restore")
+	}
+}
