@@ -37,10 +37,11 @@ type DockerControl struct {
 	// Poll is how often WaitHealthy looks (500ms).
 	Poll time.Duration
 	// Create, when set, creates (and starts) the service's container
-	// for a compose service (component) that has none yet: the self-
-	// restore starts the database alone this way before the service's
-	// first start. nil: a missing container is an error.
-	Create func(ctx context.Context, component string) error
+	// for a compose service (component) that has none yet, from the
+	// service's compose project: a self-restore starts the database alone
+	// this way before the service's first start, and `restore` when the
+	// container was removed. nil: a missing container is an error.
+	Create func(ctx context.Context, service, component string) error
 }
 
 var (
@@ -202,7 +203,7 @@ func (d *DockerControl) database(ctx context.Context, service, component string)
 		return container.Summary{}, err
 	}
 	if len(cs) == 0 && d.Create != nil {
-		if err := d.Create(ctx, component); err != nil {
+		if err := d.Create(ctx, service, component); err != nil {
 			return container.Summary{}, fmt.Errorf("creating the %s container of %s: %w", component, service, err)
 		}
 		if cs, err = d.containers(ctx, service, component); err != nil {

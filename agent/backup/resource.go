@@ -89,7 +89,7 @@ func (s *SelfRestore) control(env *resource.Env, j Job) (ServiceControl, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &DockerControl{Client: cli, Create: func(ctx context.Context, component string) error {
+	return &DockerControl{Client: cli, Create: func(ctx context.Context, _, component string) error {
 		return s.Project.Up(ctx, env, component)
 	}}, nil
 }

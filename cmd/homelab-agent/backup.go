@@ -23,6 +23,8 @@ import (
 type backupCmd struct {
 	hostFlags
 	service string
+	// backups is what runner loaded.
+	backups *agent.Backups
 }
 
 func (b *backupCmd) register(c *cobra.Command) {
@@ -40,6 +42,7 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	b.backups = hb
 	cfg := hb.Config
 	if !cfg.Enabled() {
 		return nil, nil, fmt.Errorf("backup.repository is not set in homelab.yaml: the lab has no backups")
@@ -198,7 +201,7 @@ Without --yes, restore shows what it will do and asks.`,
 				return usageError{fmt.Errorf("host %s has several services: choose one with --service", b.host)}
 			}
 			if r.Config.Root == "/" {
-				ctl, err := backup.NewDockerControl()
+				ctl, err := b.backups.Control(r.Secrets, r.Log)
 				if err != nil {
 					return err
 				}

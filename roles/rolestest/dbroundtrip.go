@@ -91,9 +91,11 @@ func (c DumpRoundTrip) Run(t *testing.T) {
 		t.Fatalf("backup: %v", res.Err)
 	}
 
-	// restore: the service is stopped, the folder and the database lost.
-	// The restored files hold no database folder, so the database starts
-	// empty (were it not, the dump would be refused) and the dump fills it.
+	// restore: the service is stopped, the folder and the database lost,
+	// the database's container removed too (restore creates it from the
+	// project). The restored files hold no database folder, so the
+	// database starts empty (were it not, the dump would be refused) and
+	// the dump fills it.
 	lose := func() {
 		t.Helper()
 		if err := r.Control.Stop(ctx, c.Project); err != nil {
@@ -104,6 +106,9 @@ func (c DumpRoundTrip) Run(t *testing.T) {
 		}
 	}
 	lose()
+	if err := dockertest.Client(t).ContainerRemove(ctx, c.Container, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := r.Restore(ctx, backup.RestoreOptions{Job: job, HealthTimeout: 2 * time.Minute})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
