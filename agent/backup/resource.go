@@ -159,6 +159,14 @@ func (s *SelfRestore) CheckApply(ctx context.Context, env *resource.Env, apply b
 		return nil, err
 	}
 	change.Summary = fmt.Sprintf("data folder %s was empty: restored snapshot %s of %s", DataDir(s.Job.Service), res.Plan.Snapshot.ShortID, res.Plan.Snapshot.Time.UTC().Format("2006-01-02 15:04 UTC"))
+	if len(res.Warnings) == 0 {
+		for _, d := range res.Plan.Dumps {
+			change.Summary += fmt.Sprintf(" and loaded its database dump %s", d.Dump())
+		}
+	}
+	for _, w := range res.Warnings {
+		change.Summary += "; " + w
+	}
 	return change, nil
 }
 

@@ -125,8 +125,8 @@ func (c DumpRoundTrip) Run(t *testing.T) {
 	}
 	os.MkdirAll(data, 0o755)
 	rep := Pass(t, l, c.Name, root, true)
-	if !strings.Contains(Text(rep), "restore:"+c.Project) {
-		t.Errorf("apply did not self-restore:\n%s", Text(rep))
+	if !strings.Contains(Text(rep), "restore:"+c.Project) || !strings.Contains(Text(rep), "and loaded its database dump "+job.Dumps[0].Name) {
+		t.Errorf("apply did not self-restore with the dump:\n%s", Text(rep))
 	}
 	check("self-restore")
 
