@@ -15,16 +15,9 @@ import (
 // leaves the service stopped and says what it found and how to force it;
 // with Force the dump is loaded and the service started.
 func TestRestoreRefusesDumpIntoDatabaseWithData(t *testing.T) {
-	ctl, img := dockerControl(t)
-	r := testRunner(t, s3Server(t))
-	r.Control = ctl
+	r, ctl, svc, dir, app := dumpService(t)
 	ctx := ctxT(t)
-	svc := uniqueService()
-	dir := writeTree(t, r.Config.Root, svc)
-	os.WriteFile(filepath.Join(dir, "marker"), []byte("v1"), 0o644)
 	os.WriteFile(filepath.Join(dir, "tables"), []byte("app: 3 tables\n"), 0o644)
-	testContainer(t, ctl, img, r.Config.Root, svc, "database")
-	app := testContainer(t, ctl, img, r.Config.Root, svc, "app")
 	j := job(svc)
 	j.Dumps = []Dump{{Name: "db", Command: []string{"printf", "CREATE TABLE t;\n"}, Container: "database",
 		Restore: []string{"/app", "load"}, Check: []string{"/app", "check"}}}

@@ -137,11 +137,7 @@ func TestAdminPasswordRotation(t *testing.T) {
 	rolestest.Standins(t, []string{nextcloud.Project}, images...)
 	l := rolestest.Lab(t, hosts, nil)
 	root := t.TempDir()
-	html := filepath.Join(root, "srv/data/nextcloud/html")
-	if err := os.MkdirAll(html, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(html, 0o777) // occ runs as www-data (33)
+	html := writableHTML(t, filepath.Join(root, "srv/data/nextcloud"))
 	first := maps.Clone(rolestest.Secrets)
 	if _, err := rolestest.PassSecrets(t, l, "cloud", root, true, first); err != nil {
 		t.Fatal(err)

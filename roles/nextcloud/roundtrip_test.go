@@ -44,13 +44,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	rolestest.DumpRoundTrip{
 		Host: hosts, Name: "cloud", Images: images,
 		Project: nextcloud.Project, Database: nextcloud.Database, Container: dbContainer, User: "nextcloud", DB: "nextcloud",
-		Prepare: func(t testing.TB, data string) {
-			html := filepath.Join(data, "html")
-			if err := os.MkdirAll(html, 0o777); err != nil {
-				t.Fatal(err)
-			}
-			os.Chmod(html, 0o777) // occ runs as www-data (33)
-		},
+		Prepare: func(t testing.TB, data string) { writableHTML(t, data) },
 		Check: func(t testing.TB, data, after string) {
 			if got := maintenance(t, filepath.Join(data, "html")); got != "false" {
 				t.Errorf("after %s Nextcloud stays in maintenance mode ('maintenance' => %s)", after, got)
