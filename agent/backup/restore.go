@@ -112,7 +112,9 @@ var ErrCancelled = errors.New("restore cancelled: nothing was changed")
 // service, restores into a temporary folder on the data disk, verifies
 // the restored files, swaps the folders with renames (the old data is
 // kept as <service>.pre-restore-<time>), loads the database dumps taken
-// with the snapshot, and starts the service again. Data is never deleted.
+// with the snapshot into the database container, started alone (each
+// refused, KindNotEmpty, when the database already holds data, unless
+// Force), and starts the rest of the service again. Data is never deleted.
 func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	wall := time.Now()
 	svc := o.Job.Service
