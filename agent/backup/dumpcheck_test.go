@@ -49,3 +49,39 @@ func TestRestoreRefusesDumpIntoDatabaseWithData(t *testing.T) {
 		t.Error("the service was not started after the forced restore")
 	}
 }
+
+// TestOwedDumpsLoadOnALaterPass: a self-restore (Owed) whose dump fails
+// to load leaves it owed; LoadOwed tries again (and fails again while the
+// load fails), then loads it once it can and clears the record.
+func TestOwedDumpsLoadOnALaterPass(t *testing.T) {
+	r, _, svc, dir, _ := dumpService(t)
+	ctx := ctxT(t)
+	good := job(svc)
+	good.Dumps = []Dump{{Name: "db", Command: []string{"printf", "CREATE TABLE t;\n"}, Container: "database",
+		Restore: []string{"/app", "load"}, Check: []string{"/app", "check"}}}
+	bad := good
+	bad.Dumps = []Dump{good.Dumps[0]}
+	bad.Dumps[0].Restore = []string{"/app", "load-fail"}
+	res := r.BackupJob(ctx, good)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if _, err := r.Restore(ctx, RestoreOptions{Job: bad, NoStart: true, Owed: true}); err == nil {
+		t.Fatal("a restore whose dump failed to load succeeded")
+	}
+	if id, err := owed(r.Config.Root, svc); err != nil || id != res.SnapshotID {
+		t.Fatalf("owed %q %v, want the files snapshot %s", id, err, res.SnapshotID)
+	}
+	if was, _, err := r.LoadOwed(ctx, bad); !was || err == nil || !strings.Contains(err.Error(), "stays stopped until its dumps load") {
+		t.Fatalf("owed load that fails: owed=%v %v", was, err)
+	}
+	if was, _, err := r.LoadOwed(ctx, good); !was || err != nil {
+		t.Fatalf("owed load: owed=%v %v", was, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "loaded.sql")); string(b) != "CREATE TABLE t;\n" {
+		t.Errorf("loaded dump = %q", b)
+	}
+	if was, _, err := r.LoadOwed(ctx, good); was || err != nil {
+		t.Errorf("after the load: owed=%v %v", was, err)
+	}
+}
