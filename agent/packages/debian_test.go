@@ -91,6 +91,38 @@ var insideScenarios = []struct {
 		}
 		return nil
 	}},
+	{"security updates config", func(ctx context.Context) error {
+		// The package's own conffile comes first and allows every
+		// Debian update; the agent's file must win.
+		pkgConf := "Unattended-Upgrade::Origins-Pattern {\n\t\"origin=Debian,codename=${distro_codename},label=Debian\";\n};\n"
+		if err := os.WriteFile("/etc/apt/apt.conf.d/50unattended-upgrades", []byte(pkgConf), 0o644); err != nil {
+			return err
+		}
+		_, f := Updates("security")
+		if err := os.WriteFile(f.Path, f.Content, 0o644); err != nil {
+			return err
+		}
+		out, err := exec.CommandContext(ctx, "apt-config", "dump").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("apt-config: %v %s", err, out)
+		}
+		var got []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "Unattended-Upgrade::Origins-Pattern") || strings.HasPrefix(line, "APT::Periodic::Unattended-Upgrade ") {
+				got = append(got, line)
+			}
+		}
+		want := []string{
+			`APT::Periodic::Unattended-Upgrade "1";`,
+			`Unattended-Upgrade::Origins-Pattern "";`,
+			`Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=${distro_codename}-security,label=Debian-Security";`,
+			`Unattended-Upgrade::Origins-Pattern:: "origin=Debian,codename=${distro_codename},label=Debian-Security";`,
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			return fmt.Errorf("apt-config dump:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		return nil
+	}},
 	{"unreachable mirror", func(ctx context.Context) error {
 		sources := "deb http://127.0.0.1:1/debian trixie main\n"
 		if err := os.WriteFile("/etc/apt/sources.list", []byte(sources), 0o644); err != nil {
