@@ -77,8 +77,9 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 			mu.Unlock()
 			return
 		}
-		// The VM boots: its disk is the image, its data disk empty; the
-		// operator puts secrets.env in; cloud-init runs the snippet.
+		// The VM boots: its disk is the image, its data disk empty;
+		// cloud-init runs the snippet, which carries the guest's identity
+		// (nothing is placed by hand but the drill's unit drop-in).
 		l.startGuest(g)
 		l.engineMounts(g)
 		l.prepare(g)
@@ -95,7 +96,7 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	start := time.Now()
 	cmd := exec.Command(filepath.Join(l.Dir, "srv/files/homelab-agent"), "bootstrap", "--repo", l.Work, "--root", root, "--api", url,
 		"--agent-url", "http://"+gitIP+"/files/homelab-agent", "--agent-sha256", l.AgentSHA,
-		"--lab-url", "http://"+gitIP+"/lab.git", "--image-checksum", "sha256:"+strings.Repeat("0", 64))
+		"--lab-url", "http://"+gitIP+"/lab.git", "--master-key", l.MasterKey, "--image-checksum", "sha256:"+strings.Repeat("0", 64))
 	cmd.Env = append(os.Environ(), "PVE_API_TOKEN="+token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent"
@@ -68,10 +69,15 @@ type Lab struct {
 	Work     string // the lab repo clone commits are made in
 	Bare     string // the bare repo the git container serves
 	AgentSHA string
-	Secret   string // webhook secret
-	Lab      *lab.Lab
-	Guests   []*Guest
-	Good     string // the last good commit pushed
+	Secret   string // webhook secret (in the repo's admin file)
+	// Master is the lab's master key, the only secret the drill holds
+	// besides the simulator's token (MasterKey is its file): every guest
+	// secret is in the repo, encrypted (docs/secrets.md).
+	Master    *age.X25519Identity
+	MasterKey string
+	Lab       *lab.Lab
+	Guests    []*Guest
+	Good      string // the last good commit pushed
 	// drData is the manifest of the data the disaster-recovery scenario
 	// backed up (cloud's /srv/data/nextcloud).
 	drData  string
@@ -272,6 +278,7 @@ func NewLab(t *testing.T) *Lab {
 		"repository: s3:http://"+s3IP+":9000/lab-backups\n  init: true")
 	l.edit("homelab.yaml", "expose: {subdomain: whoami, port: 80}", "expose: {subdomain: whoami, port: 8081}")
 	l.edit("apps/whoami/compose.yaml", `"80:80"`, `"8081:80"`)
+	l.sealSecrets()
 	l.Bare = filepath.Join(dir, "srv/git/lab.git")
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "e2e: the sample lab"},
@@ -387,15 +394,20 @@ func (l *Lab) push() string {
 // the agent served by the lab's git server and the data disk as the
 // container's volume.
 func (l *Lab) vendorInput(g *Guest) bootstrap.VendorInput {
+	sec, err := bootstrap.GuestSecretsOf(l.Work, l.Master, g.Name)
+	if err != nil {
+		l.fail("%s: the secrets bootstrap hands out: %v", g.Name, err)
+	}
 	return bootstrap.VendorInput{
 		Host: g.Name, Repo: "http://" + gitIP + "/lab.git", Branch: "main",
 		AgentURL: "http://" + gitIP + "/files/homelab-agent", AgentSHA256: l.AgentSHA,
-		Interval: pollEvery,
+		Interval: pollEvery, Secrets: sec,
 	}
 }
 
-// secretsEnv is the operator's copy of secrets.env (demo stand-ins and
-// the S3 server's credentials).
+// secretsEnv holds the lab's secrets (demo stand-ins and the S3 server's
+// credentials). sealSecrets puts them into the lab repo, encrypted, with
+// `homelab-agent secrets set`: no guest ever gets a hand-placed file.
 const secretsEnv = `CF_DNS_API_TOKEN=e2e-cloudflare-token
 NEXTCLOUD_ADMIN_PASSWORD=e2e-admin-password
 NEXTCLOUD_DB_PASSWORD=e2e-db-password
@@ -441,7 +453,7 @@ WantedBy=multi-user.target
 // cannot reach them (docs/e2e.md, deviations), so a failing probe is only
 // reported.
 func (l *Lab) agentDropIn() string {
-	return "[Service]\nEnvironment=HOMELAB_AGENT_WEBHOOK_SECRET=" + l.Secret + "\nEnvironment=HOMELAB_AGENT_LISTEN=" + agentListen +
+	return "[Service]\nEnvironment=HOMELAB_AGENT_LISTEN=" + agentListen +
 		"\nEnvironment=HOMELAB_AGENT_HEALTH_GATE=false\n"
 }
 
@@ -507,7 +519,6 @@ func (l *Lab) prepare(g *Guest) {
 			l.fail("%s: %v", g.Name, err)
 		}
 	}
-	must(writeFile(g.Container, "/etc/homelab-agent/secrets.env", "0600", []byte(secretsEnv)))
 	must(writeFile(g.Container, "/etc/systemd/system/homelab-agent.service.d/e2e.conf", "0644", []byte(l.agentDropIn())))
 	if g.Role == "tailscale-router" {
 		must(writeFile(g.Container, "/usr/local/bin/tailscale", "0755", []byte(tailscaleStandin)))
@@ -700,4 +711,40 @@ func (l *Lab) guest(name string) *Guest {
 	}
 	l.t.Fatalf("no guest %s", name)
 	return nil
+}
+
+// sealSecrets makes the drill's master key and encrypts every secret of
+// secretsEnv into the work clone as an admin would: `homelab-agent secrets
+// set NAME` with the value on stdin, for the hosts validate says need it;
+// the webhook secret goes into the admin file, which bootstrap hands out.
+func (l *Lab) sealSecrets() {
+	l.t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.Master = id
+	l.MasterKey = filepath.Join(l.Dir, "master.key")
+	if err := os.WriteFile(l.MasterKey, []byte(id.String()+"\n"), 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(secretsEnv), "\n") {
+		name, value, _ := strings.Cut(line, "=")
+		l.setSecret(name, value)
+	}
+	l.setSecret(bootstrap.SecretWebhook, l.Secret, "--host", "admin")
+}
+
+// setSecret runs `homelab-agent secrets set NAME` in the work clone (no
+// commit).
+func (l *Lab) setSecret(name, value string, args ...string) {
+	l.t.Helper()
+	cmd := exec.Command(filepath.Join(l.Dir, "srv/files/homelab-agent"), append([]string{"secrets", "set", name, "--repo", l.Work}, args...)...)
+	cmd.Env = append(os.Environ(), "HOMELAB_MASTER_KEY_FILE="+l.MasterKey)
+	cmd.Stdin = strings.NewReader(value)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("secrets set %s: %v\n%s", name, err, out)
+	} else if strings.Contains(string(out), value) {
+		l.t.Fatalf("secrets set %s printed the value: %s", name, out)
+	}
 }
