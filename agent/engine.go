@@ -228,26 +228,13 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			failed[r.ID()] = true
 			continue
 		}
-		if pf != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
-			// The programs the rest configures and runs are missing: nothing
-			// of the role is half-applied. The firewall needs no package.
+		if dep := failedDependency(r, failed, pf); dep != "" {
 			p.rep.Changes = append(p.rep.Changes, ChangeResult{
 				Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
-				Status: "skipped", Error: "depends on " + pf + ", which failed"})
+				Status: "skipped", Error: "depends on " + dep + ", which failed"})
 			failed[r.ID()] = true
-			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + pf}
+			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
 			continue
-		}
-		if d, ok := r.(resource.Depender); ok {
-			if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
-				dep := d.DependsOn()[i]
-				p.rep.Changes = append(p.rep.Changes, ChangeResult{
-					Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
-					Status: "skipped", Error: "depends on " + dep + ", which failed"})
-				failed[r.ID()] = true
-				results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
-				continue
-			}
 		}
 		ch, err := p.checkApplyKeeping(ctx, r, watchers[r.ID()])
 		if err != nil {
@@ -289,6 +276,23 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 		p.recordResults(results)
 	}
 	return changed
+}
+
+// failedDependency names what r depends on that failed in this pass, or
+// "". Every resource but the firewall's depends on the packages resource
+// (pkgFailed, when it failed): without the programs the rest configures
+// and runs, nothing of the role is half-applied; the firewall needs no
+// package. A resource.Depender also depends on what it names.
+func failedDependency(r resource.Resource, failed map[string]bool, pkgFailed string) string {
+	if pkgFailed != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
+		return pkgFailed
+	}
+	if d, ok := r.(resource.Depender); ok {
+		if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
+			return d.DependsOn()[i]
+		}
+	}
+	return ""
 }
 
 func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []string) (*resource.Change, error) {

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,11 +25,7 @@ func TestDaemonConfigAcceptedByDebiansEngine(t *testing.T) {
 	testreq.Tool(t, "docker")
 	img := debimage.Build(t, engineImage)
 	root := t.TempDir()
-	name := fmt.Sprintf("hla-dockerd-test-%d", os.Getpid())
-	if out, err := exec.Command("docker", "run", "-d", "--rm", "--name", name, "-v", root+":"+root, img, "sleep", "infinity").CombinedOutput(); err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	name := debimage.Start(t, img, "hla-dockerd-test", "-v", root+":"+root)
 	run := func(ctx context.Context, argv ...string) ([]byte, error) {
 		return exec.CommandContext(ctx, "docker", append([]string{"exec", name}, argv...)...).CombinedOutput()
 	}

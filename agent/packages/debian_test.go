@@ -196,13 +196,7 @@ func TestAptOnDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("hla-apt-test-%d", os.Getpid())
-	out, err := exec.Command("docker", "run", "-d", "--rm", "--name", name,
-		"-v", exe+":/hla-packages.test:ro", img, "sleep", "infinity").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	name := debimage.Start(t, img, "hla-apt-test", "-v", exe+":/hla-packages.test:ro")
 	for _, s := range insideScenarios {
 		ok := t.Run(s.name, func(t *testing.T) {
 			start := time.Now()
