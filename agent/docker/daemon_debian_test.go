@@ -25,7 +25,7 @@ func TestDaemonConfigAcceptedByDebiansEngine(t *testing.T) {
 	testreq.Tool(t, "docker")
 	img := debimage.Build(t, engineImage)
 	root := t.TempDir()
-	name := debimage.Start(t, img, "hla-dockerd-test", "-v", root+":"+root)
+	name := debimage.Start(t, img, "hla-dockerd-test", nil, "-v", root+":"+root)
 	run := func(ctx context.Context, argv ...string) ([]byte, error) {
 		return exec.CommandContext(ctx, "docker", append([]string{"exec", name}, argv...)...).CombinedOutput()
 	}

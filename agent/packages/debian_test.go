@@ -141,6 +141,41 @@ var insideScenarios = []struct {
 	}},
 }
 
+// systemdImage boots systemd as PID 1, with cron installed but (in the
+// scenario) disabled: the unit the resource must enable.
+var systemdImage = debimage.Recipe{Name: "homelab-agent-test/apt-systemd", Suite: "trixie",
+	Packages: []string{"systemd", "systemd-sysv", "dbus", "cron"},
+	Changes:  []string{`CMD ["/lib/systemd/systemd"]`}}
+
+// systemdScenarios run in a container of systemdImage.
+var systemdScenarios = []struct {
+	name string
+	f    func(ctx context.Context) error
+}{
+	{"enable a unit", func(ctx context.Context) error {
+		if out, err := exec.CommandContext(ctx, "systemctl", "disable", "--now", "cron.service").CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl disable: %v %s", err, out)
+		}
+		a := &Apt{Packages: []Package{{Name: "cron", Why: "test"}}, Enable: []string{"cron.service"}}
+		ch, err := a.CheckApply(ctx, &resource.Env{Root: "/"}, false)
+		if err != nil || ch == nil || ch.Summary != "enable cron.service" {
+			return fmt.Errorf("plan: %+v %v", ch, err)
+		}
+		if ch, err = a.CheckApply(ctx, &resource.Env{Root: "/"}, true); err != nil || ch == nil {
+			return fmt.Errorf("apply: %+v %v", ch, err)
+		}
+		for _, verb := range []string{"is-enabled", "is-active"} {
+			if out, err := exec.CommandContext(ctx, "systemctl", verb, "cron.service").CombinedOutput(); err != nil {
+				return fmt.Errorf("systemctl %s cron: %v %s", verb, err, out)
+			}
+		}
+		if ch, err = a.CheckApply(ctx, &resource.Env{Root: "/"}, true); err != nil || ch != nil {
+			return fmt.Errorf("second pass: %+v %v", ch, err)
+		}
+		return nil
+	}},
+}
+
 func apply(ctx context.Context, p Package) (*resource.Change, error) {
 	return (&Apt{Packages: []Package{p}, Timeout: 5 * time.Minute}).CheckApply(ctx, &resource.Env{Root: "/"}, true)
 }
@@ -168,7 +203,7 @@ func installed(name string, want bool) error {
 }
 
 func runInside(name string) int {
-	for _, s := range insideScenarios {
+	for _, s := range append(insideScenarios, systemdScenarios...) {
 		if s.name != name {
 			continue
 		}
@@ -196,7 +231,7 @@ func TestAptOnDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := debimage.Start(t, img, "hla-apt-test", "-v", exe+":/hla-packages.test:ro")
+	name := debimage.Start(t, img, "hla-apt-test", nil, "-v", exe+":/hla-packages.test:ro")
 	for _, s := range insideScenarios {
 		ok := t.Run(s.name, func(t *testing.T) {
 			start := time.Now()
@@ -212,6 +247,39 @@ func TestAptOnDebian(t *testing.T) {
 		})
 		if !ok {
 			return // later scenarios build on earlier ones
+		}
+	}
+}
+
+// TestAptEnablesUnits runs the resource in a container that boots
+// systemd: a disabled unit is enabled and started with systemctl, and the
+// next pass finds it enabled without asking systemctl.
+func TestAptEnablesUnits(t *testing.T) {
+	testreq.Tool(t, "docker")
+	img := debimage.Build(t, systemdImage)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := debimage.Start(t, img, "hla-apt-systemd-test", []string{"/lib/systemd/systemd"},
+		"--cap-add", "SYS_ADMIN", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3",
+		"-v", exe+":/hla-packages.test:ro")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := exec.Command("docker", "exec", name, "systemctl", "is-system-running").CombinedOutput()
+		if s := strings.TrimSpace(string(out)); s == "running" || s == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd did not boot: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, s := range systemdScenarios {
+		out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+s.name, name, "/hla-packages.test").CombinedOutput()
+		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
+			t.Fatalf("%s: %v\n%s", s.name, err, out)
 		}
 	}
 }
