@@ -225,24 +225,14 @@ func runInside(name string) int {
 // debootstrap and cached) that reaches Debian's mirror, once per
 // scenario, in order.
 func TestAptOnDebian(t *testing.T) {
-	testreq.Tool(t, "docker")
-	img := debimage.Build(t, aptImage)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := debimage.Start(t, img, "hla-apt-test", nil, "-v", exe+":/hla-packages.test:ro")
+	name := startWithThisBinary(t, aptImage, "hla-apt-test", nil)
 	for _, s := range insideScenarios {
 		ok := t.Run(s.name, func(t *testing.T) {
 			start := time.Now()
-			out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+s.name, name, "/hla-packages.test").CombinedOutput()
+			out, passed := inside(t, name, s.name)
 			t.Logf("%s in %s: %s", s.name, time.Since(start).Round(100*time.Millisecond), out)
-			var ee *exec.ExitError
-			if err != nil && !errors.As(err, &ee) {
-				t.Fatalf("docker exec: %v\n%s", err, out)
-			}
-			if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
-				t.Fatalf("%s", out)
+			if !passed {
+				t.Fatal(out)
 			}
 		})
 		if !ok {
@@ -255,16 +245,9 @@ func TestAptOnDebian(t *testing.T) {
 // systemd: a disabled unit is enabled and started with systemctl, and the
 // next pass finds it enabled without asking systemctl.
 func TestAptEnablesUnits(t *testing.T) {
-	testreq.Tool(t, "docker")
-	img := debimage.Build(t, systemdImage)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := debimage.Start(t, img, "hla-apt-systemd-test", []string{"/lib/systemd/systemd"},
+	name := startWithThisBinary(t, systemdImage, "hla-apt-systemd-test", []string{"/lib/systemd/systemd"},
 		"--cap-add", "SYS_ADMIN", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3",
-		"-v", exe+":/hla-packages.test:ro")
+		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3")
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		out, _ := exec.Command("docker", "exec", name, "systemctl", "is-system-running").CombinedOutput()
@@ -277,9 +260,33 @@ func TestAptEnablesUnits(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, s := range systemdScenarios {
-		out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+s.name, name, "/hla-packages.test").CombinedOutput()
-		if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
-			t.Fatalf("%s: %v\n%s", s.name, err, out)
+		if out, passed := inside(t, name, s.name); !passed {
+			t.Fatalf("%s: %s", s.name, out)
 		}
 	}
+}
+
+// startWithThisBinary starts a container of the recipe's image (built
+// and cached) with this test binary mounted at /hla-packages.test.
+func startWithThisBinary(t *testing.T, r debimage.Recipe, prefix string, cmd []string, args ...string) string {
+	t.Helper()
+	testreq.Tool(t, "docker")
+	img := debimage.Build(t, r)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return debimage.Start(t, img, prefix, cmd, append(args, "-v", exe+":/hla-packages.test:ro")...)
+}
+
+// inside runs one scenario in the container; it returns the output and
+// whether the scenario passed.
+func inside(t *testing.T, container, scenario string) (string, bool) {
+	t.Helper()
+	out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+scenario, container, "/hla-packages.test").CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("docker exec: %v\n%s", err, out)
+	}
+	return string(out), err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), "ok")
 }
