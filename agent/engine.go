@@ -13,7 +13,9 @@ import (
 	"syscall"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -222,6 +224,8 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 		}
 	}
 	failed := map[string]bool{}
+	// pf is the packages resource that failed, if one did.
+	pf := ""
 	changed := map[string]bool{}
 	results := map[string]state.ResourceResult{}
 	for _, r := range res {
@@ -230,22 +234,22 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			failed[r.ID()] = true
 			continue
 		}
-		if d, ok := r.(resource.Depender); ok {
-			if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
-				dep := d.DependsOn()[i]
-				p.rep.Changes = append(p.rep.Changes, ChangeResult{
-					Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
-					Status: "skipped", Error: "depends on " + dep + ", which failed"})
-				failed[r.ID()] = true
-				results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
-				continue
-			}
+		if dep := failedDependency(r, failed, pf); dep != "" {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{
+				Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
+				Status: "skipped", Error: "depends on " + dep + ", which failed"})
+			failed[r.ID()] = true
+			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
+			continue
 		}
 		ch, err := p.checkApplyKeeping(ctx, r, watchers[r.ID()])
 		if err != nil {
 			err = fmt.Errorf("%s: %w", r.ID(), err)
 			p.fail(err)
 			failed[r.ID()] = true
+			if r.Subsystem() == packages.Subsystem && pf == "" {
+				pf = r.ID()
+			}
 			sum := resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "check failed"}
 			if ch != nil {
 				sum = *ch
@@ -281,6 +285,23 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 		p.recordResults(results)
 	}
 	return changed
+}
+
+// failedDependency names what r depends on that failed in this pass, or
+// "". Every resource but the firewall's depends on the packages resource
+// (pkgFailed, when it failed): without the programs the rest configures
+// and runs, nothing of the role is half-applied; the firewall needs no
+// package. A resource.Depender also depends on what it names.
+func failedDependency(r resource.Resource, failed map[string]bool, pkgFailed string) string {
+	if pkgFailed != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
+		return pkgFailed
+	}
+	if d, ok := r.(resource.Depender); ok {
+		if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
+			return d.DependsOn()[i]
+		}
+	}
+	return ""
 }
 
 func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []string) (*resource.Change, error) {

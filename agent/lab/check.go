@@ -46,6 +46,8 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	checkBackup(l, errs)
 	checkUpdates(l.Updates, errs)
 	checkApps(l, files, errs)
+	checkOS(l, errs)
+	checkDocker(l, errs)
 	if l.Bootstrap != nil {
 		checkBootstrap(l.Bootstrap, errs)
 	}
