@@ -17,22 +17,26 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // Subsystems is the one place that says in which order a pass applies
-// the resources of a host: files first (configuration the rest reads),
-// then the firewall, then containers, then backup schedules.
-var Subsystems = []string{"files", "firewall", "containers", "backup"}
+// the resources of a host: packages first (the programs the rest
+// configures and runs), then files (configuration the rest reads), then
+// the firewall, then containers, then backup schedules.
+var Subsystems = []string{packages.Subsystem, "files", "firewall", "containers", "backup"}
 
 // FolderSubsystems are the subsystems a pass runs by default when --root
 // is not "/": under a folder root they only write below it (the firewall
 // writes its ruleset to a file there instead of the kernel; backup writes
 // the schedule file). containers acts on the machine itself (its Docker
 // Engine, and self-restores from the backup repository), so under a
-// folder root it runs only when --only names it. The daemon's backup
+// folder root it runs only when --only names it; so does packages, whose
+// apt is the machine's (even then it never calls the machine's apt under
+// a folder root: it only writes its files there). The daemon's backup
 // scheduler is no resource: under a folder root it runs only when --only
 // names backup.
 var FolderSubsystems = []string{"files", "firewall", "backup"}
@@ -162,6 +166,15 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	if p := removedProjects(memory, names); p != nil {
 		out.Resources = append(out.Resources, p)
 	}
+	if len(names) > 0 {
+		// The host's own Docker Engine is configured before it is
+		// installed (packages) and before any container starts.
+		d, err := docker.DaemonFor(l)
+		if err != nil {
+			return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		out.Resources = append(out.Resources, d)
+	}
 	cfg, cfgErr := backup.ConfigFor(l, h.Name, "/")
 	var jobs []backup.Job
 	if cfgErr == nil {
@@ -181,16 +194,35 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
 	// Every compose project's containers must run and pass their own
-	// healthchecks, after the role's own probes.
+	// healthchecks, after the role's own probes. The lab's image update
+	// policy reaches every project; the host's own updates: block is the
+	// role project's (an app's is set with it).
 	for _, r := range out.Resources {
 		if p, ok := r.(*docker.Project); ok {
+			p.LabUpdates = l.Updates
+			if !isApp(l, h.Name, p.Name) {
+				p.OwnUpdates = h.Updates
+			}
 			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
 		}
+	}
+	if apt := packagesOf(out); apt != nil {
+		out.Resources = append(out.Resources, apt)
 	}
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})
 	return h, out, nil
+}
+
+// isApp reports whether project is one of the host's apps: entries.
+func isApp(l *lab.Lab, host, project string) bool {
+	for _, a := range l.AppsOn(host) {
+		if a.Name == project {
+			return true
+		}
+	}
+	return false
 }
 
 // SecretsOf lists the secrets a desired state needs, sorted.
@@ -204,4 +236,17 @@ func HealthOf(l *lab.Lab, host string) (health.Spec, error) {
 		return health.Spec{}, err
 	}
 	return out.Health, nil
+}
+
+// packagesOf returns the host's packages resource: what the role declares
+// and what its resources need (packages.Needer), or nil when nothing is.
+func packagesOf(out *role.Output) *packages.Apt {
+	var needs packages.Needs
+	needs.Add(out.Packages)
+	for _, r := range out.Resources {
+		if n, ok := r.(packages.Needer); ok {
+			needs.Add(n.PackageNeeds())
+		}
+	}
+	return needs.Resource()
 }

@@ -23,9 +23,19 @@ type Lab struct {
 	// read them with SettingOf.
 	Settings RoleSettings `yaml:",settings"`
 	Backup   Backup       `yaml:"backup"`
-	Hosts    Hosts        `yaml:"hosts"`
-	HostsPos Pos          `yaml:"-"`
-	Apps     []*App       `yaml:"apps"`
+	// Updates is the lab-wide image update policy and window
+	// (docs/containers.md); nil: images are never updated by the agent.
+	Updates  *Updates `yaml:"updates"`
+	Hosts    Hosts    `yaml:"hosts"`
+	HostsPos Pos      `yaml:"-"`
+	Apps     []*App   `yaml:"apps"`
+	// OS is how the guests' operating system is kept up to date.
+	OS    *OS `yaml:"os"`
+	OSPos Pos `yaml:"-"`
+	// Docker is how the agent configures the Docker Engine of hosts that
+	// run containers.
+	Docker    *Docker `yaml:"docker"`
+	DockerPos Pos     `yaml:"-"`
 	// Bootstrap tells `homelab-agent bootstrap` how to build the lab on Proxmox.
 	Bootstrap    *Bootstrap `yaml:"bootstrap"`
 	BootstrapPos Pos        `yaml:"-"`
@@ -114,6 +124,9 @@ type Host struct {
 	// once every host of a lower wave applied it and is healthy (0: first).
 	Wave    int `yaml:"wave"`
 	WavePos Pos `yaml:"-"`
+	// Updates overrides the lab's image update policy for the host's
+	// role project.
+	Updates *Updates `yaml:"updates"`
 	// Settings holds the host keys its role owns (gpu:); read them with
 	// HostSettingOf.
 	Settings RoleSettings `yaml:",settings"`
@@ -169,6 +182,45 @@ type Bootstrap struct {
 	BranchPos       Pos       `yaml:"-"`
 }
 
+// Updates values of the os: key.
+const (
+	// UpdatesSecurity installs unattended-upgrades, limited to Debian's
+	// security archive.
+	UpdatesSecurity = "security"
+	// UpdatesNone turns unattended upgrades off.
+	UpdatesNone = "none"
+)
+
+// OS is the guests' operating system settings (os: in homelab.yaml).
+type OS struct {
+	// Updates is UpdatesSecurity or UpdatesNone; unset leaves the
+	// guests' own setting alone.
+	Updates    string `yaml:"updates"`
+	UpdatesPos Pos    `yaml:"-"`
+	Pos        Pos    `yaml:"-"`
+}
+
+// Docker is the Docker Engine settings of the lab's guests (docker: in
+// homelab.yaml).
+type Docker struct {
+	// AddressPools are where the Engine takes the subnets of its
+	// networks from (daemon.json's default-address-pools). Unset, the
+	// agent picks a pool outside the lab's networks.
+	AddressPools    []*AddressPool `yaml:"address_pools"`
+	AddressPoolsPos Pos            `yaml:"-"`
+	Pos             Pos            `yaml:"-"`
+}
+
+// AddressPool is one of the Docker Engine's default address pools: Base
+// is cut into networks of prefix length Size.
+type AddressPool struct {
+	Base    Prefix `yaml:"base"`
+	BasePos Pos    `yaml:"-"`
+	Size    int    `yaml:"size"`
+	SizePos Pos    `yaml:"-"`
+	Pos     Pos    `yaml:"-"`
+}
+
 // Download is a file fetched by URL and checked against its checksum,
 // written "sha256:HEX" or "sha512:HEX".
 type Download struct {
@@ -214,9 +266,32 @@ type App struct {
 	Compose    string  `yaml:"compose"`
 	ComposePos Pos     `yaml:"-"`
 	Expose     *Expose `yaml:"expose"`
-	Pos        Pos     `yaml:"-"`
+	// Updates overrides the lab's image update policy for the app.
+	Updates *Updates `yaml:"updates"`
+	Pos     Pos      `yaml:"-"`
 	// ComposeData is the compose file's content, read when the lab loads.
 	ComposeData []byte `yaml:"-"`
+}
+
+// UpdatePolicies are the values of updates.policy.
+var UpdatePolicies = []string{"pinned", "patch", "minor", "track"}
+
+// Updates is an image update policy: lab-wide, or a host's or an app's
+// override. Policy applies to every service of the project the role does
+// not give another default; Services sets one per compose service.
+type Updates struct {
+	Policy    string `yaml:"policy"`
+	PolicyPos Pos    `yaml:"-"`
+	// Window is when updates are applied (cron, five fields), for
+	// WindowLength (a duration, 1h when empty).
+	Window          string `yaml:"window"`
+	WindowPos       Pos    `yaml:"-"`
+	WindowLength    string `yaml:"window_length"`
+	WindowLengthPos Pos    `yaml:"-"`
+	// Services overrides the policy per compose service.
+	Services    map[string]string `yaml:"services"`
+	ServicesPos Pos               `yaml:"-"`
+	Pos         Pos               `yaml:"-"`
 }
 
 // SecretRef is one ${secret:NAME} reference and where it is written.
