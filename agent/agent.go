@@ -17,22 +17,26 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // Subsystems is the one place that says in which order a pass applies
-// the resources of a host: files first (configuration the rest reads),
-// then the firewall, then containers, then backup schedules.
-var Subsystems = []string{"files", "firewall", "containers", "backup"}
+// the resources of a host: packages first (the programs the rest
+// configures and runs), then files (configuration the rest reads), then
+// the firewall, then containers, then backup schedules.
+var Subsystems = []string{packages.Subsystem, "files", "firewall", "containers", "backup"}
 
 // FolderSubsystems are the subsystems a pass runs by default when --root
 // is not "/": under a folder root they only write below it (the firewall
 // writes its ruleset to a file there instead of the kernel; backup writes
 // the schedule file). containers acts on the machine itself (its Docker
 // Engine, and self-restores from the backup repository), so under a
-// folder root it runs only when --only names it. The daemon's backup
+// folder root it runs only when --only names it; so does packages, whose
+// apt is the machine's (even then it never calls the machine's apt under
+// a folder root: it only writes its files there). The daemon's backup
 // scheduler is no resource: under a folder root it runs only when --only
 // names backup.
 var FolderSubsystems = []string{"files", "firewall", "backup"}
@@ -187,6 +191,9 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
 		}
 	}
+	if apt := packagesOf(out); apt != nil {
+		out.Resources = append(out.Resources, apt)
+	}
 	slices.SortStableFunc(out.Resources, func(a, b resource.Resource) int {
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})
@@ -204,4 +211,17 @@ func HealthOf(l *lab.Lab, host string) (health.Spec, error) {
 		return health.Spec{}, err
 	}
 	return out.Health, nil
+}
+
+// packagesOf returns the host's packages resource: what the role declares
+// and what its resources need (packages.Needer), or nil when nothing is.
+func packagesOf(out *role.Output) *packages.Apt {
+	var needs packages.Needs
+	needs.Add(out.Packages)
+	for _, r := range out.Resources {
+		if n, ok := r.(packages.Needer); ok {
+			needs.Add(n.PackageNeeds())
+		}
+	}
+	return needs.Resource()
 }

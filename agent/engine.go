@@ -13,7 +13,9 @@ import (
 	"syscall"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/firewall"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
@@ -216,12 +218,24 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 		}
 	}
 	failed := map[string]bool{}
+	// pf is the packages resource that failed, if one did.
+	pf := ""
 	changed := map[string]bool{}
 	results := map[string]state.ResourceResult{}
 	for _, r := range res {
 		if ctx.Err() != nil {
 			p.fail(fmt.Errorf("%s: not checked: %w", r.ID(), ctx.Err()))
 			failed[r.ID()] = true
+			continue
+		}
+		if pf != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
+			// The programs the rest configures and runs are missing: nothing
+			// of the role is half-applied. The firewall needs no package.
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{
+				Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
+				Status: "skipped", Error: "depends on " + pf + ", which failed"})
+			failed[r.ID()] = true
+			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + pf}
 			continue
 		}
 		if d, ok := r.(resource.Depender); ok {
@@ -240,6 +254,9 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			err = fmt.Errorf("%s: %w", r.ID(), err)
 			p.fail(err)
 			failed[r.ID()] = true
+			if r.Subsystem() == packages.Subsystem && pf == "" {
+				pf = r.ID()
+			}
 			sum := resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "check failed"}
 			if ch != nil {
 				sum = *ch

@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/files"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -34,7 +35,20 @@ type Schedule struct {
 var (
 	_ resource.Resource = (*Schedule)(nil)
 	_ resource.Renderer = (*Schedule)(nil)
+	_ packages.Needer   = (*Schedule)(nil)
 )
+
+// Restic is the package backups need: 0.17 or later (Debian 13 ships
+// 0.18), for the flags the runner passes.
+var Restic = packages.Package{Name: "restic", MinVersion: "0.17", Why: "backups"}
+
+// PackageNeeds implements packages.Needer: a host with backups needs restic.
+func (s *Schedule) PackageNeeds() packages.Needs {
+	if s.Content == nil {
+		return packages.Needs{}
+	}
+	return packages.Needs{Packages: []packages.Package{Restic}}
+}
 
 // ScheduleOf returns the host's backup:schedule resource for its jobs
 // (Jobs of the host's config). It is pure.

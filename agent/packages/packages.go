@@ -62,7 +62,10 @@ type Apt struct {
 	Timeout time.Duration
 }
 
-var _ resource.Resource = (*Apt)(nil)
+var (
+	_ resource.Resource = (*Apt)(nil)
+	_ resource.Renderer = (*Apt)(nil)
+)
 
 // ID implements resource.Resource.
 func (a *Apt) ID() string { return "packages:apt" }
@@ -90,8 +93,8 @@ func (a *Apt) repoFiles() []*files.File {
 	var out []*files.File
 	for _, r := range a.Repos {
 		key := "/etc/apt/keyrings/" + r.Name + ".asc"
-		src := fmt.Sprintf("# %s: managed by homelab-agent; local edits are overwritten.\nTypes: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n",
-			r.Name+".sources", r.URIs, r.Suites, r.Components, key)
+		src := files.Header("#", "apt repository "+r.Name) + fmt.Sprintf("Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n",
+			r.URIs, r.Suites, r.Components, key)
 		out = append(out,
 			&files.File{Path: key, Content: r.Key, Mode: 0o644},
 			&files.File{Path: "/etc/apt/sources.list.d/" + r.Name + ".sources", Content: []byte(src), Mode: 0o644})
@@ -99,12 +102,21 @@ func (a *Apt) repoFiles() []*files.File {
 	return out
 }
 
-// CheckApply implements resource.Resource. Under a folder root it does
-// nothing: there is no apt to ask.
-func (a *Apt) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
-	if env.Root != "" && env.Root != "/" && a.Run == nil {
-		return nil, nil
+// Render implements resource.Renderer: the repositories' key and
+// sources files.
+func (a *Apt) Render() []resource.Rendered {
+	var out []resource.Rendered
+	for _, f := range a.repoFiles() {
+		out = append(out, f.Render()...)
 	}
+	return out
+}
+
+// CheckApply implements resource.Resource. Under a folder root it only
+// writes the repositories' files there: the machine's apt and dpkg are
+// not the host's, so it never calls them.
+func (a *Apt) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
+	folder := env.Root != "" && env.Root != "/" && a.Run == nil
 	var lines []string
 	reposChanged := false
 	for _, f := range a.repoFiles() {
@@ -116,6 +128,12 @@ func (a *Apt) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*r
 			reposChanged = true
 			lines = append(lines, fmt.Sprintf("%s %s (%s)", mark(ch.Action), f.Path, ch.Summary))
 		}
+	}
+	if folder {
+		if !reposChanged {
+			return nil, nil
+		}
+		return a.change(nil, nil, lines), nil
 	}
 	have, err := a.installed(ctx, env)
 	if err != nil {

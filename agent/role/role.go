@@ -16,6 +16,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
@@ -46,6 +47,12 @@ type Output struct {
 	// adds a probe per compose project (its containers run and pass their
 	// own healthchecks).
 	Health health.Spec
+	// Packages are the Debian packages (with minimum versions), apt
+	// repositories and systemd units the role's programs need. The engine
+	// adds what resources declare (packages.Needer: a compose project
+	// needs the Docker Engine, backups need restic) and installs it all
+	// first in a pass.
+	Packages packages.Needs
 }
 
 // Add appends another output's parts.
@@ -58,6 +65,7 @@ func (o *Output) Add(p *Output) {
 	o.Secrets = append(o.Secrets, p.Secrets...)
 	o.Stateful = append(o.Stateful, p.Stateful...)
 	o.Health.Add(p.Health)
+	o.Packages.Add(p.Packages)
 	for k, v := range p.Memory {
 		if o.Memory == nil {
 			o.Memory = map[string]string{}

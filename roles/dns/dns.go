@@ -12,6 +12,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/health"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 )
@@ -57,6 +58,14 @@ func (Role) Settings() []lab.Setting {
 
 func settings(l *lab.Lab) *Settings { return lab.SettingOf[Settings](l, SettingsKey) }
 
+// Packages is what the role needs installed: BIND 9.20 or later, the
+// first to forward over TLS (Debian 13 ships it; mind the epoch, Debian's
+// version is 1:9.20.x), enabled as named.service.
+var Packages = packages.Needs{
+	Packages: []packages.Package{{Name: "bind9", MinVersion: "1:9.20", Why: "role dns (DNS-over-TLS forwarders)"}},
+	Enable:   []string{"named.service"},
+}
+
 // Build implements role.Role.
 func (Role) Build(in role.Input) (*role.Output, error) {
 	l := in.Lab
@@ -77,6 +86,7 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	out.Resources = append([]resource.Resource{conf}, out.Resources...)
 	watch = append([]string{conf.ID()}, watch...)
 	out.Health = zoneHealth(l, in.Host)
+	out.Packages = Packages
 	out.Hooks = []*resource.Hook{{
 		Name:  "reload-named",
 		Watch: watch,

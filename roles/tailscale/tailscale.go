@@ -41,7 +41,8 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 			Watch:    []string{f.ID()},
 			Commands: [][]string{{"sysctl", "--load=" + SysctlPath}},
 		}},
-		Secrets: []string{"TAILSCALE_AUTHKEY"},
+		Secrets:  []string{"TAILSCALE_AUTHKEY"},
+		Packages: Packages,
 	}
 	out.Add(router(in))
 	return out, nil
