@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -29,10 +30,10 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	}
 	for _, g := range l.Guests {
 		l.must("rm", "-f", "-v", g.Container)
-		l.must("volume", "rm", g.Volume)
-	}
-	if ids := strings.Fields(l.must("-H", "unix://"+engineSock, "ps", "-aq")); len(ids) > 0 {
-		l.must(append([]string{"-H", "unix://" + engineSock, "rm", "-f"}, ids...)...)
+		if g.Docker {
+			l.must("volume", "rm", g.Volume)
+		}
+		l.wipeDisk(g) // a new VM's data disk is blank
 	}
 
 	apidoc, err := pvesim.FindSchema(repoRoot())
@@ -77,12 +78,14 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 			mu.Unlock()
 			return
 		}
-		// The VM boots: its disk is the image, its data disk empty; the
-		// operator puts secrets.env in; cloud-init runs the snippet.
-		l.startGuest(g)
-		l.engineMounts(g)
-		l.prepare(g)
-		l.applyVendorData(g, st.VendorData)
+		if want := l.vendorData(g); !bytes.Equal(st.VendorData, want) {
+			mu.Lock()
+			errs = append(errs, fmt.Sprintf("VM %s: the snippet bootstrap wrote differs from the cold start's vendor data", st.Name))
+			mu.Unlock()
+		}
+		// The VM boots: its disk is the plain image, its data disk blank,
+		// the snippet bootstrap wrote is its vendor data.
+		l.startGuest(g, st.VendorData)
 	}
 	sim := pvesim.New(opts)
 	url := sim.StartTLS()
@@ -124,7 +127,7 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	if st.Rejected != 0 {
 		l.fail("the simulator rejected %d of bootstrap's requests: %v", st.Rejected, st.Rejections)
 	}
-	l.waitAll(l.Guests, start, 10*time.Minute, "from zero: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
+	l.waitAll(l.Guests, start, 20*time.Minute, "from zero: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
 		return converged(s, l.Good)
 	})
 	cloud := l.guest("cloud")

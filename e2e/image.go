@@ -31,7 +31,7 @@ var guestRecipe = debimage.Recipe{
 	Variant: "minbase",
 	Packages: []string{
 		"systemd", "systemd-sysv", "dbus", "apt", "ca-certificates", "iproute2", "iputils-ping", "procps",
-		"cloud-init", "qemu-guest-agent", "curl", "e2fsprogs", "util-linux", "netcat-openbsd", "bind9-dnsutils",
+		"curl", "e2fsprogs", "util-linux", "netcat-openbsd", "bind9-dnsutils",
 	},
 	Files: map[string]string{
 		"/etc/hostname": "guest\n",
@@ -44,8 +44,17 @@ var guestRecipe = debimage.Recipe{
 		// (Proxmox would give it through ipconfig0).
 		"/etc/cloud/cloud.cfg.d/90-e2e.cfg": "datasource_list: [NoCloud, None]\nnetwork: {config: disabled}\napt: {preserve_sources_list: true}\n",
 	},
-	// debootstrap leaves its own sources.list; the image has the cache's.
-	Script:  "rm -f /etc/apt/sources.list",
+	// cloud-init and the guest agent with apt (debootstrap's --include
+	// cannot order cloud-init's Python dependencies), from the mirror
+	// debootstrap used; then only the cache's sources stay.
+	Script: `mv /etc/apt/sources.list.d/debian.sources /tmp/cache.sources
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends cloud-init qemu-guest-agent
+rm -f /usr/sbin/policy-rc.d /etc/apt/sources.list
+mv /tmp/cache.sources /etc/apt/sources.list.d/debian.sources
+apt-get clean
+rm -rf /var/lib/apt/lists/*`,
 	Changes: []string{`CMD ["/lib/systemd/systemd"]`},
 }
 
