@@ -83,8 +83,8 @@ func (l *Lab) tailscaleRepo() []byte {
 	}{
 		"DEBIAN/control": {0o644, "Package: tailscale\nVersion: 1.90.9\nArchitecture: all\nMaintainer: homelab-agent e2e <e2e@home.example>\n" +
 			"Description: stand-in for Tailscale in the homelab-agent e2e drill\n"},
-		"usr/bin/tailscale":  {0o755, tailscaleStandin},
-		"usr/sbin/tailscaled": {0o755, "#!/bin/sh\n# tailscaled stand-in for the e2e drill: no tailnet is reachable.\nexec sleep infinity\n"},
+		"usr/bin/tailscale":                     {0o755, tailscaleStandin},
+		"usr/sbin/tailscaled":                   {0o755, "#!/bin/sh\n# tailscaled stand-in for the e2e drill: no tailnet is reachable.\nexec sleep infinity\n"},
 		"lib/systemd/system/tailscaled.service": {0o644, "[Unit]\nDescription=tailscaled stand-in for the e2e drill\n[Service]\nExecStart=/usr/sbin/tailscaled\n[Install]\nWantedBy=multi-user.target\n"},
 	} {
 		p := filepath.Join(pkg, path)

@@ -69,7 +69,7 @@ var cacheRecipe = debimage.Recipe{
 	Variant:  "minbase",
 	Packages: []string{"apt-cacher-ng", "apt-utils", "gpg", "gpg-agent", "ca-certificates"},
 	Files: map[string]string{
-		"/etc/apt-cacher-ng/zz-e2e.conf": "ForceManaged: 1\nForeGround: 1\nPassThroughPattern: ^$\n",
+		"/etc/apt-cacher-ng/zz-e2e.conf":     "ForceManaged: 1\nForeGround: 1\nPassThroughPattern: ^$\n",
 		"/etc/apt-cacher-ng/backends_debian": "http://deb.debian.org/debian/\n",
 		"/etc/apt-cacher-ng/backends_debsec": "http://deb.debian.org/debian-security/\n",
 	},

@@ -102,7 +102,7 @@ func takeMachineState(t testing.TB) machineState {
 	st[kindLoops] = lines(run("losetup", "-a", "-n", "-O", "NAME,BACK-FILE"))
 	st[kindContainers] = lines(run("docker", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Image}}"))
 	st[kindNetworks] = lines(run("docker", "network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}"))
-	for _, v := range lines(run("docker", "volume", "ls", "--format", "{{.Name}} {{.Label \"" + cacheLabel + "\"}}")) {
+	for _, v := range lines(run("docker", "volume", "ls", "--format", "{{.Name}} {{.Label \""+cacheLabel+"\"}}")) {
 		if !strings.HasSuffix(v, " 1") {
 			st[kindVolumes] = append(st[kindVolumes], strings.TrimSuffix(v, " "))
 		}
