@@ -695,7 +695,7 @@ func (l *Lab) psql(container, sql string, timeout time.Duration) string {
 	l.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		cmd := exec.Command("docker", "exec", "-i", l.guest("cloud").Container, "docker", "exec", "-i", container,
+		cmd := exec.Command("docker", "exec", "-i", l.guest("cloud").Container, guestDocker, "exec", "-i", container,
 			"psql", "-v", "ON_ERROR_STOP=1", "-At", "-h", "127.0.0.1", "-U", "nextcloud", "-d", "nextcloud")
 		cmd.Stdin = strings.NewReader(sql)
 		out, err := cmd.CombinedOutput()

@@ -102,10 +102,11 @@ func (l *Lab) prepareImages() {
 	os.MkdirAll(dir, 0o755)
 	l.images = map[string]string{}
 	var standin, dbs []string
+	l.standin = dockertest.Standin(l.t)
 	for _, n := range standinImages {
 		src := dockertest.ImageFor(l.t, n)
 		l.images[n] = src
-		if src == dockertest.Standin(l.t) {
+		if src == l.standin {
 			if !slices.Contains(standin, src) {
 				standin = append(standin, src)
 			}
@@ -129,15 +130,16 @@ func (l *Lab) prepareImages() {
 // the roles use, and gives the stand-ins the port the role publishes.
 func (l *Lab) loadScript(g *Guest) string {
 	var b strings.Builder
-	b.WriteString("#!/bin/sh\n# e2e: the test images, loaded into this guest's own engine once (no registry is reachable).\nset -e\n")
+	b.WriteString("#!/bin/sh\n# e2e: the test images, loaded into this guest's own engine once (no registry is reachable).\nset -e\ndocker() { " + guestDocker + " \"$@\"; }\n")
 	b.WriteString("[ -e /var/lib/docker/.e2e-images ] && exit 0\n")
 	b.WriteString("docker load -q -i /opt/e2e/standin.tar\n")
 	if g.Role == "nextcloud" || g.Role == "immich" {
 		b.WriteString("docker load -q -i /opt/e2e/databases.tar\n")
 	}
+	dbs := g.Role == "nextcloud" || g.Role == "immich"
 	for _, n := range standinImages {
 		src := l.images[n]
-		if src != l.images["docker.io/library/nextcloud:apache"] && g.Role != "nextcloud" && g.Role != "immich" {
+		if src != l.standin && !dbs {
 			continue // a database image: not loaded here
 		}
 		if port, ok := standinPorts[n]; ok {
@@ -265,7 +267,12 @@ func (l *Lab) startGuest(g *Guest, vendor []byte) {
 		"--device", g.Loop + ":" + bootstrap.DefaultDataDevice, "--device", g.Loop + ":" + g.Loop}
 	if g.Docker {
 		l.must("volume", "create", "--label", labelKey+"=1", g.Volume)
-		args = append(args, "-v", g.Volume+":/var/lib/docker", "-v", filepath.Join(l.Dir, "images")+":/opt/e2e:ro")
+		docker, err := exec.LookPath("docker")
+		if err != nil {
+			l.fail("%v", err)
+		}
+		args = append(args, "-v", g.Volume+":/var/lib/docker", "-v", filepath.Join(l.Dir, "images")+":/opt/e2e:ro",
+			"-v", docker+":"+guestDocker+":ro")
 	}
 	l.must(append(args, l.Image, "/lib/systemd/systemd")...)
 	cp := exec.Command("docker", "cp", "-", g.Container+":/")
@@ -301,9 +308,14 @@ func (l *Lab) waitCloudInit(g *Guest) {
 	}
 }
 
+// guestDocker is the docker CLI the drill's checks use in an app guest:
+// the machine's, mounted read-only (the agent talks to the engine's API
+// and installs no CLI: docker.io only recommends docker-cli).
+const guestDocker = "/opt/e2e-tools/docker"
+
 // inEngine runs docker in the guest, against the guest's own engine.
 func (l *Lab) inEngine(g *Guest, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return dexec(ctx, g.Container, nil, append([]string{"docker"}, args...)...)
+	return dexec(ctx, g.Container, nil, append([]string{guestDocker}, args...)...)
 }

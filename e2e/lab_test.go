@@ -85,7 +85,8 @@ type Lab struct {
 	// the machine-state comparison.
 	netIDs []string
 	// images maps each name the roles use to the test image standing in.
-	images map[string]string
+	images  map[string]string
+	standin string // the stand-in image's tag
 	boots  int // guest boots so far: each a fresh cloud-init instance
 }
 
