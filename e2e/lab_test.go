@@ -87,7 +87,7 @@ type Lab struct {
 	// images maps each name the roles use to the test image standing in.
 	images  map[string]string
 	standin string // the stand-in image's tag
-	boots  int // guest boots so far: each a fresh cloud-init instance
+	boots   int    // guest boots so far: each a fresh cloud-init instance
 }
 
 // Guest is one of the lab's hosts as a systemd container.
