@@ -81,6 +81,8 @@ func TestDrill(t *testing.T) {
 	defer res.write(t)
 	// The drill leaves the machine as it found it: compared after every
 	// cleanup (registered first, so it runs last).
+	// A killed run's leftovers go first: they are not the machine's.
+	removeLeftovers()
 	before := takeMachineState(t)
 	var nets []string
 	t.Cleanup(func() {
@@ -159,7 +161,7 @@ func (l *Lab) coldStart(t *testing.T) (string, string) {
 	}
 	booted := time.Since(start)
 	slices.Sort(cloudInit)
-	took := l.waitAll(l.Guests, start, 10*time.Minute, "cold start: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
+	took := l.waitAll(l.Guests, start, 20*time.Minute, "cold start: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
 		return converged(s, l.Good)
 	})
 	var slowest time.Duration
