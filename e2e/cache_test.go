@@ -34,12 +34,12 @@ func (l *Lab) startCache() {
 	l.must("exec", l.ID+"-cache", "chown", "-R", "apt-cacher-ng:apt-cacher-ng", "/var/cache/apt-cacher-ng")
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := dexec(ctx, l.ID+"-cache", nil, "sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/3142 2>/dev/null && echo up || true")
+		out, err := dexec(ctx, l.ID+"-cache", nil, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3142 2>/dev/null && echo up || true")
 		if err == nil && strings.TrimSpace(out) == "up" {
 			break
 		}
 		if time.Now().After(deadline) {
-			logs, _ := docker(ctx, "logs", l.ID+"-cache")
+			logs, _ := docker(context.Background(), "logs", l.ID+"-cache")
 			l.fail("the package cache did not come up: %v %s\n%s", err, out, logs)
 		}
 		time.Sleep(300 * time.Millisecond)
