@@ -58,16 +58,17 @@ rm -rf /var/lib/apt/lists/*`,
 	Changes: []string{`CMD ["/lib/systemd/systemd"]`},
 }
 
-// cacheRecipe is the lab's package cache: Debian's apt-cacher-ng, which
-// fetches only from deb.debian.org (ForceManaged: no other host), and the
-// tools that build the stand-in Tailscale repository (apt-ftparchive,
-// gpg).
+// cacheRecipe is the image of the lab's servers: the package cache
+// (Debian's apt-cacher-ng, which fetches only from deb.debian.org:
+// ForceManaged, no other host), the tools that build the stand-in
+// Tailscale repository (apt-ftparchive, gpg) and git for the git server
+// (the guests' image has none).
 var cacheRecipe = debimage.Recipe{
 	Name:     "homelab-agent-e2e-cache",
 	Suite:    "trixie",
 	Mirror:   "http://deb.debian.org/debian",
 	Variant:  "minbase",
-	Packages: []string{"apt-cacher-ng", "apt-utils", "gpg", "gpg-agent", "ca-certificates"},
+	Packages: []string{"apt-cacher-ng", "apt-utils", "gpg", "gpg-agent", "ca-certificates", "git"},
 	Files: map[string]string{
 		"/etc/apt-cacher-ng/zz-e2e.conf":     "ForceManaged: 1\nForeGround: 1\nPassThroughPattern: ^$\n",
 		"/etc/apt-cacher-ng/backends_debian": "http://deb.debian.org/debian/\n",

@@ -323,7 +323,7 @@ func NewLab(t *testing.T) *Lab {
 		"--label", labelKey+"=1", l.Image, "sleep", "infinity")
 	l.must("run", "-d", "--name", l.ID+"-git", "--hostname", "git", "--network", l.Net, "--ip", gitIP,
 		"--label", labelKey+"=1", "-v", filepath.Join(dir, "srv")+":/srv", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
-		l.Image, "/opt/e2e/labsvc", "git", "/srv/git", ":80")
+		cacheImage(t), "/opt/e2e/labsvc", "git", "/srv/git", ":80")
 	l.must("run", "-d", "--name", l.ID+"-s3", "--hostname", "s3", "--network", l.Net, "--ip", s3IP,
 		"--label", labelKey+"=1", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
 		l.Image, "/opt/e2e/labsvc", "s3", ":9000")
