@@ -166,6 +166,15 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	if p := removedProjects(memory, names); p != nil {
 		out.Resources = append(out.Resources, p)
 	}
+	if len(names) > 0 {
+		// The host's own Docker Engine is configured before it is
+		// installed (packages) and before any container starts.
+		d, err := docker.DaemonFor(l)
+		if err != nil {
+			return nil, nil, fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		out.Resources = append(out.Resources, d)
+	}
 	cfg, cfgErr := backup.ConfigFor(l, h.Name, "/")
 	var jobs []backup.Job
 	if cfgErr == nil {

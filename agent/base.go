@@ -8,6 +8,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/files"
 	"github.com/homelab-agent/homelab-agent/agent/fleet"
+	"github.com/homelab-agent/homelab-agent/agent/packages"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
 )
@@ -21,7 +22,8 @@ const ResolvedPath = "/etc/systemd/resolved.conf.d/homelab.conf"
 const ProjectsMemory = "containers.projects"
 
 // base returns what every host gets whatever its role: its firewall
-// table, name resolution through the hosts playing role.NameServer, and
+// table, name resolution through the hosts playing role.NameServer, its
+// unattended upgrades (os.updates), and
 // the extra compose apps homelab.yaml places on the host.
 func base(in role.Input) *role.Output {
 	l := in.Lab
@@ -43,6 +45,13 @@ func base(in role.Input) *role.Output {
 			// Hosts without systemd-resolved keep the drop-in for when it is installed.
 			Commands: [][]string{{"sh", "-c", "! systemctl cat systemd-resolved.service >/dev/null 2>&1 || systemctl try-reload-or-restart systemd-resolved.service"}},
 		})
+	}
+	if l.OS != nil {
+		needs, f := packages.Updates(l.OS.Updates)
+		out.Packages.Add(needs)
+		if f != nil {
+			out.Resources = append(out.Resources, f)
+		}
 	}
 	for _, a := range l.AppsOn(in.Host.Name) {
 		out.Resources = append(out.Resources, docker.AppProject(l.Dir, a))

@@ -56,6 +56,7 @@ func TestDesiredPackages(t *testing.T) {
 		"photos": {"docker.io": "", "restic": "0.17"},
 		"media":  {"docker.io": "", "restic": "0.17"},
 	} {
+		want["unattended-upgrades"] = "" // os: {updates: security}
 		a := aptOf(t, l, host)
 		if got := pkgNames(a); !mapsEqual(got, want) {
 			t.Errorf("%s: packages %v, want %v", host, got, want)

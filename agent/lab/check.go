@@ -46,6 +46,8 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	checkHosts(l, topPos, opts, files, errs)
 	checkBackup(l, errs)
 	checkApps(l, files, errs)
+	checkOS(l, errs)
+	checkDocker(l, errs)
 	if l.Bootstrap != nil {
 		checkBootstrap(l.Bootstrap, errs)
 	}

@@ -26,6 +26,13 @@ type Lab struct {
 	Hosts    Hosts        `yaml:"hosts"`
 	HostsPos Pos          `yaml:"-"`
 	Apps     []*App       `yaml:"apps"`
+	// OS is how the guests' operating system is kept up to date.
+	OS    *OS `yaml:"os"`
+	OSPos Pos `yaml:"-"`
+	// Docker is how the agent configures the Docker Engine of hosts that
+	// run containers.
+	Docker    *Docker `yaml:"docker"`
+	DockerPos Pos     `yaml:"-"`
 	// Bootstrap tells `homelab-agent bootstrap` how to build the lab on Proxmox.
 	Bootstrap    *Bootstrap `yaml:"bootstrap"`
 	BootstrapPos Pos        `yaml:"-"`
@@ -180,6 +187,45 @@ type Bootstrap struct {
 	IntervalPos    Pos      `yaml:"-"`
 	Listen         string   `yaml:"listen"`
 	ListenPos      Pos      `yaml:"-"`
+}
+
+// Updates values of the os: key.
+const (
+	// UpdatesSecurity installs unattended-upgrades, limited to Debian's
+	// security archive.
+	UpdatesSecurity = "security"
+	// UpdatesNone turns unattended upgrades off.
+	UpdatesNone = "none"
+)
+
+// OS is the guests' operating system settings (os: in homelab.yaml).
+type OS struct {
+	// Updates is UpdatesSecurity or UpdatesNone; unset leaves the
+	// guests' own setting alone.
+	Updates    string `yaml:"updates"`
+	UpdatesPos Pos    `yaml:"-"`
+	Pos        Pos    `yaml:"-"`
+}
+
+// Docker is the Docker Engine settings of the lab's guests (docker: in
+// homelab.yaml).
+type Docker struct {
+	// AddressPools are where the Engine takes the subnets of its
+	// networks from (daemon.json's default-address-pools). Unset, the
+	// agent picks a pool outside the lab's networks.
+	AddressPools    []*AddressPool `yaml:"address_pools"`
+	AddressPoolsPos Pos            `yaml:"-"`
+	Pos             Pos            `yaml:"-"`
+}
+
+// AddressPool is one of the Docker Engine's default address pools: Base
+// is cut into networks of prefix length Size.
+type AddressPool struct {
+	Base    Prefix `yaml:"base"`
+	BasePos Pos    `yaml:"-"`
+	Size    int    `yaml:"size"`
+	SizePos Pos    `yaml:"-"`
+	Pos     Pos    `yaml:"-"`
 }
 
 // Download is a file fetched by URL and checked against its checksum,

@@ -155,7 +155,7 @@ func (a *Apt) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*r
 	if !apply {
 		cands := a.candidates(ctx, need)
 		for _, p := range need {
-			lines = append(lines, "+ package "+p.Name+cands[p.Name])
+			lines = append(lines, "+ package "+p.Name+planned(cands, p.Name))
 		}
 		for _, u := range units {
 			lines = append(lines, "+ enable "+u)
@@ -244,8 +244,9 @@ func (a *Apt) missing(have Installed) ([]Package, error) {
 	return out, nil
 }
 
-// candidates asks apt-cache which version an install would bring, for
-// plan: " (1:9.20.15-1)"; nothing when apt does not know.
+// candidates asks apt-cache which version an install would bring: name
+// → version, "" when the configured repositories have none (or apt
+// cannot say).
 func (a *Apt) candidates(ctx context.Context, need []Package) map[string]string {
 	out := map[string]string{}
 	if len(need) == 0 {
@@ -255,7 +256,7 @@ func (a *Apt) candidates(ctx context.Context, need []Package) map[string]string 
 	for _, p := range need {
 		args = append(args, p.Name)
 	}
-	b, err := a.run(ctx, nil, args...)
+	b, err := a.run(ctx, aptEnv, args...)
 	if err != nil {
 		return out
 	}
@@ -267,20 +268,32 @@ func (a *Apt) candidates(ctx context.Context, need []Package) map[string]string 
 		}
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Candidate:"); ok && cur != "" {
 			if v = strings.TrimSpace(v); v != "(none)" {
-				out[cur] = " (" + v + ")"
-			} else {
-				out[cur] = " (not in the configured repositories)"
+				out[cur] = v
 			}
 		}
 	}
 	return out
 }
 
+// planned is a package's plan line suffix: " (1:9.20.15-1)".
+func planned(cands map[string]string, name string) string {
+	if v := cands[name]; v != "" {
+		return " (" + v + ")"
+	}
+	return " (not in the configured repositories yet)"
+}
+
 var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=a", "LC_ALL=C"}
 
-// install runs apt-get update (when repositories changed or a package is
-// unknown) and apt-get install, and turns apt's failures into errors that
-// name the package and the cause.
+// LockWait is how long apt-get waits for dpkg's lock (another apt run,
+// unattended-upgrades) before it gives up.
+const LockWait = 5 * time.Minute
+
+// install runs apt-get update (when repositories changed or the lists do
+// not offer a package in a good enough version), checks that every
+// package has a candidate that is new enough, and only then runs one
+// apt-get install; apt's failures become errors that name the package
+// and the cause.
 func (a *Apt) install(ctx context.Context, need []Package, update bool) error {
 	t := a.Timeout
 	if t == 0 {
@@ -288,20 +301,32 @@ func (a *Apt) install(ctx context.Context, need []Package, update bool) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
-	common := []string{"-o", "DPkg::Lock::Timeout=300", "-o", "Acquire::Retries=2"}
+	common := []string{"-o", fmt.Sprintf("DPkg::Lock::Timeout=%d", int(LockWait.Seconds())), "-o", "Acquire::Retries=2"}
+	cands := map[string]string{}
 	if !update {
-		// Lists that do not know a package yet (a fresh image, a new
-		// repository) are refreshed first.
-		c := a.candidates(ctx, need)
-		for _, p := range need {
-			if v := c[p.Name]; v == "" || strings.Contains(v, "not in the configured") {
-				update = true
-			}
-		}
+		// Lists that do not offer a package (a fresh image, a new
+		// repository) or only an old one are refreshed first.
+		cands = a.candidates(ctx, need)
+		update = slices.ContainsFunc(need, func(p Package) bool { return !newEnough(cands[p.Name], p.MinVersion) })
 	}
+	var updateOut []byte
 	if update {
-		if out, err := a.run(ctx, aptEnv, append(append([]string{"apt-get"}, common...), "update", "-q")...); err != nil {
+		out, err := a.run(ctx, aptEnv, append(append([]string{"apt-get"}, common...), "update", "-q")...)
+		if err != nil {
 			return explain(ctx, need, "apt-get update", out, err)
+		}
+		updateOut = out
+		cands = a.candidates(ctx, need)
+	}
+	for _, p := range need {
+		c := cands[p.Name]
+		switch {
+		case c == "" && fetchFailed(string(updateOut)):
+			return fmt.Errorf("apt-get update for %s: the package mirror cannot be reached: %s", p.Name+" ("+p.Why+")", firstMatch(string(updateOut), fetchErrors...))
+		case c == "":
+			return fmt.Errorf("package %s (%s) is not in the configured apt repositories", p.Name, p.Why)
+		case !newEnough(c, p.MinVersion):
+			return fmt.Errorf("package %s (%s) must be %s or later, but the configured apt repositories offer only %s", p.Name, p.Why, p.MinVersion, c)
 		}
 	}
 	args := append(append([]string{"apt-get"}, common...), "install", "-y", "-q", "--no-install-recommends",
@@ -313,6 +338,27 @@ func (a *Apt) install(ctx context.Context, need []Package, update bool) error {
 		return explain(ctx, need, "apt-get install", out, err)
 	}
 	return nil
+}
+
+// newEnough reports whether a candidate version meets min; an unknown
+// candidate never does.
+func newEnough(candidate, min string) bool {
+	if candidate == "" {
+		return false
+	}
+	v, err := parseV(candidate)
+	if err != nil {
+		return false
+	}
+	ok, err := Satisfies(v, min)
+	return err == nil && ok
+}
+
+// fetchErrors are the words apt uses when a repository cannot be reached.
+var fetchErrors = []string{"Failed to fetch", "Could not resolve", "Unable to connect", "Could not connect", "Temporary failure resolving"}
+
+func fetchFailed(s string) bool {
+	return slices.ContainsFunc(fetchErrors, func(k string) bool { return strings.Contains(s, k) })
 }
 
 // explain names the cause of an apt failure.
@@ -338,8 +384,8 @@ func explain(ctx context.Context, need []Package, what string, out []byte, err e
 		return fmt.Errorf("%s for %s: the disk is full (No space left on device)", what, names())
 	case strings.Contains(s, "held broken packages") || strings.Contains(s, "Held packages were changed"):
 		return fmt.Errorf("%s for %s: held or broken packages stand in the way: %s", what, names(), lastLine(out))
-	case strings.Contains(s, "Could not resolve") || strings.Contains(s, "Failed to fetch") || strings.Contains(s, "Unable to connect") || strings.Contains(s, "Temporary failure resolving"):
-		return fmt.Errorf("%s for %s: the package mirror cannot be reached: %s", what, names(), firstMatch(s, "Failed to fetch", "Could not resolve", "Unable to connect", "Temporary failure"))
+	case fetchFailed(s):
+		return fmt.Errorf("%s for %s: the package mirror cannot be reached: %s", what, names(), firstMatch(s, fetchErrors...))
 	case strings.Contains(s, "Could not get lock"):
 		return fmt.Errorf("%s for %s: another package manager holds dpkg's lock: %s", what, names(), lastLine(out))
 	}

@@ -118,7 +118,7 @@ func TestAptFailuresNameThePackage(t *testing.T) {
 		"disk":     {"dpkg: error processing archive: No space left on device", "the disk is full"},
 		"held":     {"E: Unable to correct problems, you have held broken packages.", "held or broken packages"},
 		"mirror":   {"E: Failed to fetch http://deb.debian.org/debian/pool/x.deb  Could not resolve 'deb.debian.org'", "the package mirror cannot be reached: E: Failed to fetch"},
-		"too old":  {"", "package tailscale 1.2.3-1 is older than 9:1, which role tailscale-router needs"},
+		"too old":  {"", "package tailscale (role tailscale-router) must be 9:1 or later, but the configured apt repositories offer only 1.2.3-1"},
 		"not seen": {"", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
