@@ -32,11 +32,19 @@ func (l *Lab) startCache() {
 	l.must("network", "connect", l.ID+"-out", l.ID+"-cache")
 	// The volume may be new (owned by root): the cache runs as its user.
 	l.must("exec", l.ID+"-cache", "chown", "-R", "apt-cacher-ng:apt-cacher-ng", "/var/cache/apt-cacher-ng")
+	l.waitCache()
+}
+
+// waitCache waits until the cache answers on its port.
+func (l *Lab) waitCache() {
+	l.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := dexec(ctx, l.ID+"-cache", nil, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3142 2>/dev/null && echo up || true")
+		cancel()
 		if err == nil && strings.TrimSpace(out) == "up" {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			logs, _ := docker(context.Background(), "logs", l.ID+"-cache")

@@ -36,6 +36,17 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 		l.wipeDisk(g) // a new VM's data disk is blank
 	}
 
+	// E2E_FROMZERO_CACHE=empty times from zero with an empty package
+	// cache (its files removed, the cache restarted); by default the
+	// cache is warm from the scenarios before.
+	cache := "warm"
+	if os.Getenv("E2E_FROMZERO_CACHE") == "empty" {
+		cache = "empty"
+		l.must("exec", l.ID+"-cache", "find", "/var/cache/apt-cacher-ng", "-mindepth", "1", "-delete")
+		l.must("restart", "-t", "5", l.ID+"-cache")
+		l.waitCache()
+	}
+	size := strings.TrimSpace(l.must("exec", l.ID+"-cache", "du", "-sh", "/var/cache/apt-cacher-ng"))
 	apidoc, err := pvesim.FindSchema(repoRoot())
 	if err != nil {
 		// The repo may be cloned away from the shared folder (CI).
@@ -135,6 +146,6 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	apps := l.checkApps()
 	names := l.checkDNS()
 	total := time.Since(start)
-	return ms(total), fmt.Sprintf("empty simulated node (Proxmox API schema-checked, 0 rejections, %d requests; task durations scaled to %g of the simulator's real-node estimates) → `homelab-agent bootstrap` (%s) → 6 VMs started, each a guest container running the vendor snippet bootstrap wrote → all 6 converged, cloud's data back from the bucket byte-identical (%d files; %s), DNS answers %d names, app containers %s",
-		st.Requests, taskScale, ms(bootstrapTook), strings.Count(l.drData, "\n")/2, how, names, apps)
+	return ms(total) + " (" + cache + " package cache)", fmt.Sprintf("package cache %s at the start (%s); empty simulated node (Proxmox API schema-checked, 0 rejections, %d requests; task durations scaled to %g of the simulator's real-node estimates) → `homelab-agent bootstrap` (%s) → 6 VMs started, each a guest container running the vendor snippet bootstrap wrote → all 6 converged, cloud's data back from the bucket byte-identical (%d files; %s), DNS answers %d names, app containers %s",
+		cache, size, st.Requests, taskScale, ms(bootstrapTook), strings.Count(l.drData, "\n")/2, how, names, apps)
 }
