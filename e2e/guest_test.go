@@ -143,7 +143,13 @@ func (l *Lab) loadScript(g *Guest) string {
 			continue // a database image: not loaded here
 		}
 		if port, ok := standinPorts[n]; ok {
-			fmt.Fprintf(&b, "docker rm -f e2e-port >/dev/null 2>&1 || true\ndocker create --name e2e-port %s >/dev/null\ndocker commit -c 'ENV PORT=%s' e2e-port %s >/dev/null\ndocker rm e2e-port >/dev/null\n", src, port, n)
+			env := "-c 'ENV PORT=" + port + "'"
+			if port == "443" {
+				// traefik: HTTPS with a certificate naming every routed name,
+				// as the route probes want.
+				env += " -c 'ENV TLS_NAMES=*." + l.Lab.Domain + "'"
+			}
+			fmt.Fprintf(&b, "docker rm -f e2e-port >/dev/null 2>&1 || true\ndocker create --name e2e-port %s >/dev/null\ndocker commit %s e2e-port %s >/dev/null\ndocker rm e2e-port >/dev/null\n", src, env, n)
 		} else {
 			fmt.Fprintf(&b, "docker tag %s %s\n", src, n)
 		}
