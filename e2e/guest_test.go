@@ -263,6 +263,10 @@ func (l *Lab) startGuest(g *Guest, vendor []byte) {
 	}
 	args := []string{"create", "--name", g.Container, "--hostname", g.Name, "--network", l.Net, "--ip", g.IP,
 		"--label", labelKey + "=1", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+		// SYS_PTRACE: runc enters a container's namespaces by opening
+		// /proc/PID/ns/* of a process of another user (docker exec, health
+		// checks of PostgreSQL and Redis, which run as their own users).
+		"--cap-add", "SYS_PTRACE",
 		"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--cgroupns=host",
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
 		"--stop-signal", "SIGRTMIN+3",
