@@ -177,6 +177,26 @@ ExecStart=/bin/mount -o remount,bind,rw /proc/sys/net
 WantedBy=sysinit.target
 `
 
+// dataDiskMount mounts /srv/data from /etc/fstab at boot, as systemd
+// does on a VM: in a container systemd's fstab generator ignores entries
+// of devices ("Running in a container, ignoring fstab device entry"), so
+// a restarted guest would come up without its data disk. On the first
+// boot /etc/fstab has no entry yet: the first-boot script adds it.
+const dataDiskMount = `[Unit]
+Description=e2e: mount /srv/data from /etc/fstab (systemd ignores fstab device entries in a container)
+DefaultDependencies=no
+After=local-fs-pre.target
+Before=local-fs.target homelab-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'if grep -q "[[:space:]]/srv/data[[:space:]]" /etc/fstab && ! mountpoint -q /srv/data; then mount /srv/data; fi'
+
+[Install]
+WantedBy=local-fs.target
+`
+
 // dockerDropIn is the drill's addition to the guest engine's unit:
 // storage driver vfs (overlayfs cannot be stacked on the container's
 // own), the IPv6 setting dockerd cannot write into a container's
@@ -197,6 +217,8 @@ func (l *Lab) operatorFiles(g *Guest) []tarFile {
 		{"/etc/systemd/system/homelab-agent.service.d/e2e.conf", 0o644, "[Service]\nEnvironment=HOMELAB_AGENT_WEBHOOK_SECRET=" + l.Secret + "\n"},
 		{"/etc/systemd/system/e2e-procsys.service", 0o644, procSysNet},
 		{"/etc/systemd/system/sysinit.target.wants/e2e-procsys.service", 0o777, "../e2e-procsys.service"},
+		{"/etc/systemd/system/e2e-datadisk.service", 0o644, dataDiskMount},
+		{"/etc/systemd/system/local-fs.target.wants/e2e-datadisk.service", 0o777, "../e2e-datadisk.service"},
 	}
 	if g.Docker {
 		files = append(files,
