@@ -47,23 +47,40 @@ func withSecrets(l *lab.Lab, specs []*VMSpec, master *age.X25519Identity) error 
 		return err
 	}
 	for _, v := range specs {
-		if v.Host == vault.Admin {
-			return fmt.Errorf("host %s: the name is taken by %s (the master key's own file); rename the host", v.Host, vault.FileOf(vault.Admin))
-		}
-		id, err := vault.DeriveHost(master, v.Host)
-		if err != nil {
-			return err
-		}
 		in := v.vendor
-		in.Secrets = &GuestSecrets{
-			Identity:      string(vault.IdentityText(v.Host, id)),
-			Token:         admin[SecretRepoToken].Value,
-			DeployKey:     admin[SecretDeployKey].Value,
-			KnownHosts:    admin[SecretKnownHosts].Value,
-			WebhookSecret: admin[SecretWebhook].Value,
+		if in.Secrets, err = guestSecrets(admin, master, v.Host); err != nil {
+			return err
 		}
 		v.Snippet = VendorData(in)
 		v.Secret = true
 	}
 	return nil
+}
+
+// GuestSecretsOf is what bootstrap hands host at creation: its identity,
+// derived from master, and the repo credentials and webhook secret of the
+// lab's admin file (secrets/admin.env.age in labDir).
+func GuestSecretsOf(labDir string, master *age.X25519Identity, host string) (*GuestSecrets, error) {
+	admin, err := (&vault.Repo{Dir: labDir, Master: master}).Read(vault.Admin)
+	if err != nil {
+		return nil, err
+	}
+	return guestSecrets(admin, master, host)
+}
+
+func guestSecrets(admin vault.Values, master *age.X25519Identity, host string) (*GuestSecrets, error) {
+	if host == vault.Admin {
+		return nil, fmt.Errorf("host %s: the name is taken by %s (the master key's own file); rename the host", host, vault.FileOf(vault.Admin))
+	}
+	id, err := vault.DeriveHost(master, host)
+	if err != nil {
+		return nil, err
+	}
+	return &GuestSecrets{
+		Identity:      string(vault.IdentityText(host, id)),
+		Token:         admin[SecretRepoToken].Value,
+		DeployKey:     admin[SecretDeployKey].Value,
+		KnownHosts:    admin[SecretKnownHosts].Value,
+		WebhookSecret: admin[SecretWebhook].Value,
+	}, nil
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/role"
+	"github.com/homelab-agent/homelab-agent/bootstrap"
 )
 
 // result is one row of e2e-results.md.
@@ -130,6 +132,7 @@ func TestDrill(t *testing.T) {
 	scenario("firewall from boot, git server down", l.bootFirewall)
 	scenario("kill -9 of an agent, 10 times", l.kill9)
 	scenario("drift: a container removed by hand", l.drift)
+	scenario("rotate secrets by git push", l.rotateSecrets)
 	scenario("disaster recovery", l.disasterRecovery)
 	scenario("from zero", l.fromZero)
 }
@@ -178,14 +181,15 @@ func (l *Lab) coldStart(t *testing.T) (string, string) {
 			l.fail("%s: homelab-agent not enabled: %s %v", g.Name, out, err)
 		}
 	}
+	sealed := l.checkNoHandPlacedSecrets()
 	converge := time.Since(start)
 	names := l.checkDNS()
 	checks := l.checkFirewall()
 	apps := l.checkApps()
 	pkgs := l.checkPackages()
 	return ms(converge), fmt.Sprintf("6 guests from the plain image, cloud-init done in %s (per guest: %s); all converged %s after start (slowest guest); Type=notify units active/running; "+
-		"packages the agent installed through the lab's cache: %s; DNS: %d names answered correctly to each of the 5 other guests (dig); firewall: %d connection checks between guests; app containers running (each guest's own engine, health gate on): %s",
-		ms(booted), strings.Join(cloudInit, ", "), ms(slowest), pkgs, names, checks, apps)
+		"secrets: %s; packages the agent installed through the lab's cache: %s; DNS: %d names answered correctly to each of the 5 other guests (dig); firewall: %d connection checks between guests; app containers running (each guest's own engine, health gate on): %s",
+		ms(booted), strings.Join(cloudInit, ", "), ms(slowest), sealed, pkgs, names, checks, apps)
 }
 
 // checkDNS asks the dns guest for every lab name from every other guest.
@@ -709,4 +713,113 @@ func (l *Lab) psql(container, sql string, timeout time.Duration) string {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// checkNoHandPlacedSecrets asserts that every guest got its secrets from the
+// repo only: no secrets.env, its age identity (0600) from the vendor data,
+// and every secret validate says it needs readable by its agent (the
+// agent's status lists none missing). It returns what it saw.
+func (l *Lab) checkNoHandPlacedSecrets() string {
+	l.t.Helper()
+	files := 0
+	for _, g := range l.Guests {
+		if out, err := l.in(g, "test", "-e", "/etc/homelab-agent/secrets.env"); err == nil {
+			l.fail("%s: a secrets.env is on the guest: %s", g.Name, out)
+		}
+		out, err := l.in(g, "stat", "-c", "%a", bootstrap.IdentityPath)
+		if err != nil || strings.TrimSpace(out) != "600" {
+			l.fail("%s: the age identity from the vendor data: mode %q %v", g.Name, out, err)
+		}
+		if _, err := os.Stat(filepath.Join(l.Work, "secrets", g.Name+".env.age")); err == nil {
+			files++
+		}
+	}
+	return fmt.Sprintf("no secrets.env on any guest; each has its age identity (0600) from the vendor data; %d hosts decrypt their own secrets/<host>.env.age from the repo (the drill holds only the master key)", files)
+}
+
+// rotateSecrets changes NEXTCLOUD_DB_PASSWORD and RESTIC_PASSWORD with
+// `homelab-agent secrets set` and a push, as an admin would. Done when every
+// guest converged on the commit, Nextcloud's database user has a new
+// password (its SCRAM verifier changed: ALTER ROLE ran) and its containers
+// run, the backup repository opens with the new password and no longer with
+// the old one, a snapshot taken before the rotation still restores (restic
+// restore --verify with the new password), and neither new value appears in
+// any agent's journal.
+func (l *Lab) rotateSecrets(t *testing.T) (string, string) {
+	g := l.guest("cloud")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := dexec(ctx, g.Container, nil, "homelab-agent", "backup"); err != nil {
+		l.fail("backup before the rotation: %v\n%s", err, out)
+	}
+	out, err := dexec(ctx, g.Container, nil, "homelab-agent", "snapshots", "--service", "nextcloud", "--json")
+	var snaps []struct {
+		ID    string   `json:"id"`
+		Paths []string `json:"paths"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &snaps) != nil || len(snaps) == 0 {
+		l.fail("snapshots before the rotation: %v\n%s", err, out)
+	}
+	old := snaps[len(snaps)-1]
+	const verifier = "SELECT rolpassword FROM pg_authid WHERE rolname = 'nextcloud'"
+	before := l.psql("nextcloud-db-1", verifier, time.Minute)
+
+	oldPW := secretValue("RESTIC_PASSWORD")
+	newDB, newPW := "e2e-db-password-rotated-2", "e2e restic password rotated 2"
+	l.setSecret("NEXTCLOUD_DB_PASSWORD", newDB)
+	l.setSecret("RESTIC_PASSWORD", newPW)
+	start := time.Now()
+	c := l.commit("e2e: rotate NEXTCLOUD_DB_PASSWORD and RESTIC_PASSWORD")
+	took := l.waitAll(l.Guests, start, 4*time.Minute, "every guest converged on the rotation "+c[:8], func(g *Guest, s *Status) bool {
+		return converged(s, c)
+	})
+	l.Good = c
+	var slowest time.Duration
+	for _, d := range took {
+		slowest = max(slowest, d)
+	}
+	if after := l.psql("nextcloud-db-1", verifier, time.Minute); after == before || after == "" {
+		l.fail("nextcloud's database user kept its password verifier: ALTER ROLE did not run")
+	}
+	apps := l.checkProject("nextcloud", 2*time.Minute)
+
+	restic := func(pw string, args ...string) (string, error) {
+		env := []string{"env", "RESTIC_REPOSITORY=s3:http://" + s3IP + ":9000/lab-backups", "RESTIC_PASSWORD=" + pw,
+			"AWS_ACCESS_KEY_ID=" + secretValue("AWS_ACCESS_KEY_ID"), "AWS_SECRET_ACCESS_KEY=" + secretValue("AWS_SECRET_ACCESS_KEY"), "restic", "--no-cache"}
+		return dexec(ctx, g.Container, nil, append(env, args...)...)
+	}
+	if out, err := restic(oldPW, "cat", "config"); err == nil {
+		l.fail("the old RESTIC_PASSWORD still opens the repository after the rotation: %s", out)
+	}
+	if out, err := restic(newPW, "cat", "config"); err != nil {
+		l.fail("the new RESTIC_PASSWORD does not open the repository: %v\n%s", err, out)
+	}
+	target := "/var/tmp/e2e-rotated-restore"
+	if out, err := restic(newPW, "restore", old.ID, "--target", target, "--verify"); err != nil {
+		l.fail("snapshot %s, taken before the rotation, does not restore with the new password: %v\n%s", old.ID[:8], err, out)
+	}
+	n, err := l.in(g, "sh", "-c", `find "$1" -type f | wc -l; rm -rf "$1"`, "sh", target)
+	if err != nil || strings.TrimSpace(n) == "0" {
+		l.fail("the restored snapshot %s holds no files: %q %v", old.ID[:8], n, err)
+	}
+	for _, h := range l.Guests {
+		j, _ := l.in(h, "journalctl", "-u", "homelab-agent", "--no-pager", "-o", "cat")
+		for _, v := range []string{newDB, newPW, oldPW} {
+			if strings.Contains(j, v) {
+				l.fail("%s: a secret value is in the agent's journal", h.Name)
+			}
+		}
+	}
+	return ms(slowest), fmt.Sprintf("`secrets set` of both + push: all 6 converged on %s within %s; nextcloud's DB user got a new SCRAM verifier (ALTER ROLE), containers %s; the repository opens with the new RESTIC_PASSWORD only; snapshot %s from before the rotation restored and verified (%s files) with it; no value in any journal",
+		c[:8], ms(slowest), apps, old.ID[:8], strings.TrimSpace(n))
+}
+
+// secretValue is the drill's value of a secret of secretsEnv.
+func secretValue(name string) string {
+	for _, line := range strings.Split(secretsEnv, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && k == name {
+			return v
+		}
+	}
+	panic("no secret " + name)
 }

@@ -109,7 +109,7 @@ func (l *Lab) fromZero(t *testing.T) (string, string) {
 	start := time.Now()
 	cmd := exec.Command(filepath.Join(l.Dir, "srv/files/homelab-agent"), "bootstrap", "--repo", l.Work, "--root", root, "--api", url,
 		"--agent-url", "http://"+gitIP+"/files/homelab-agent", "--agent-sha256", l.AgentSHA,
-		"--lab-url", "http://"+gitIP+"/lab.git", "--image-checksum", "sha256:"+strings.Repeat("0", 64))
+		"--lab-url", "http://"+gitIP+"/lab.git", "--master-key", l.MasterKey, "--image-checksum", "sha256:"+strings.Repeat("0", 64))
 	cmd.Env = append(os.Environ(), "PVE_API_TOKEN="+token)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

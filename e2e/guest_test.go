@@ -208,13 +208,12 @@ TimeoutStartSec=15min
 ExecStartPost=/usr/local/lib/e2e/load-images.sh
 `
 
-// operatorFiles are what the operator (and the drill) put into a guest
-// besides the vendor data: secrets.env (no secret is in the snippet),
-// the webhook secret, and the drill's container adaptations.
+// operatorFiles are the drill's container adaptations, put into a guest
+// before its first boot. No secret: the vendor data carries the guest's
+// identity and the webhook secret, and the guest decrypts the rest from
+// the lab repo.
 func (l *Lab) operatorFiles(g *Guest) []tarFile {
 	files := []tarFile{
-		{"/etc/homelab-agent/secrets.env", 0o600, secretsEnv},
-		{"/etc/systemd/system/homelab-agent.service.d/e2e.conf", 0o644, "[Service]\nEnvironment=HOMELAB_AGENT_WEBHOOK_SECRET=" + l.Secret + "\n"},
 		{"/etc/systemd/system/e2e-procsys.service", 0o644, procSysNet},
 		{"/etc/systemd/system/sysinit.target.wants/e2e-procsys.service", 0o777, "../e2e-procsys.service"},
 		{"/etc/systemd/system/e2e-datadisk.service", 0o644, dataDiskMount},
@@ -261,8 +260,8 @@ func tarOf(files []tarFile) []byte {
 }
 
 // startGuest boots the guest as a fresh VM: data disk attached (made
-// when it has none), the NoCloud seed with the vendor data, the
-// operator's files copied in before the first boot, then the container
+// when it has none), the NoCloud seed with the vendor data, the drill's
+// container adaptations copied in before the first boot, then the container
 // started; it returns once cloud-init is done and checks what the vendor
 // data must have done (the data disk formatted and mounted, the agent's
 // unit enabled).
@@ -310,7 +309,7 @@ func (l *Lab) startGuest(g *Guest, vendor []byte) {
 	cp := exec.Command("docker", "cp", "-", g.Container+":/")
 	cp.Stdin = bytes.NewReader(tarOf(l.operatorFiles(g)))
 	if out, err := cp.CombinedOutput(); err != nil {
-		l.fail("%s: copying the operator's files: %v %s", g.Name, err, out)
+		l.fail("%s: copying the drill's files: %v %s", g.Name, err, out)
 	}
 	l.must("start", g.Container)
 	l.waitCloudInit(g)

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/bootstrap"
@@ -73,10 +75,15 @@ type Lab struct {
 	Work     string // the lab repo clone commits are made in
 	Bare     string // the bare repo the git container serves
 	AgentSHA string
-	Secret   string // webhook secret
-	Lab      *lab.Lab
-	Guests   []*Guest
-	Good     string // the last good commit pushed
+	Secret   string // webhook secret (in the repo's admin file)
+	// Master is the lab's master key, the only secret the drill holds
+	// besides the simulator's token (MasterKey is its file): every guest
+	// secret is in the repo, encrypted (docs/secrets.md).
+	Master    *age.X25519Identity
+	MasterKey string
+	Lab       *lab.Lab
+	Guests    []*Guest
+	Good      string // the last good commit pushed
 	// drData is the manifest of the data the disaster-recovery scenario
 	// backed up (cloud's /srv/data/nextcloud).
 	drData  string
@@ -301,6 +308,7 @@ func NewLab(t *testing.T) *Lab {
 	l.edit("homelab.yaml", "repository: s3:https://s3.us-west-004.backblazeb2.com/lab-backups",
 		"repository: s3:http://"+s3IP+":9000/lab-backups\n  init: true")
 	l.edit("homelab.yaml", "apps:\n", "bootstrap: {interval: "+pollEvery+", listen: \""+agentListen+"\"}\napps:\n")
+	l.sealSecrets()
 	l.Bare = filepath.Join(dir, "srv/git/lab.git")
 	for _, args := range [][]string{
 		{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "e2e: the sample lab"},
@@ -407,29 +415,26 @@ func (l *Lab) push() string {
 }
 
 // vendorData is the guest's vendor data as `homelab-agent bootstrap`
-// renders it (bootstrap.Specs, the function bootstrap writes the Proxmox
-// snippets with): the lab repo and the agent on the git server, the
-// agent's sha256, and the lab's bootstrap.interval and .listen.
+// renders it: the lab repo and the agent on the git server, the agent's
+// sha256, the lab's bootstrap settings (bootstrap.interval, .listen) and
+// the secrets bootstrap hands out with the master key. The from-zero
+// scenario checks that bootstrap wrote the same bytes.
 func (l *Lab) vendorData(g *Guest) []byte {
 	l.t.Helper()
-	s := bootstrap.SettingsFor(l.Lab, bootstrap.Settings{
-		Repo: "http://" + gitIP + "/lab.git", AgentURL: "http://" + gitIP + "/files/homelab-agent", AgentChecksum: "sha256:" + l.AgentSHA,
-	})
-	specs, _, err := bootstrap.Specs(l.Lab, s)
+	sec, err := bootstrap.GuestSecretsOf(l.Work, l.Master, g.Name)
 	if err != nil {
-		l.fail("bootstrap specs: %v", err)
+		l.fail("%s: the secrets bootstrap hands out: %v", g.Name, err)
 	}
-	for _, v := range specs {
-		if v.Host == g.Name {
-			return v.Snippet
-		}
-	}
-	l.fail("bootstrap has no VM for %s", g.Name)
-	return nil
+	s := bootstrap.SettingsFor(l.Lab, bootstrap.Settings{Repo: "http://" + gitIP + "/lab.git", AgentURL: "http://" + gitIP + "/files/homelab-agent"})
+	return bootstrap.VendorData(bootstrap.VendorInput{
+		Host: g.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: l.AgentSHA,
+		Interval: s.Interval, Listen: s.Listen, TrustedKeys: s.TrustedKeys, KnownHosts: s.KnownHosts, Secrets: sec,
+	})
 }
 
-// secretsEnv is the operator's copy of secrets.env (demo stand-ins and
-// the S3 server's credentials).
+// secretsEnv holds the lab's secrets (demo stand-ins and the S3 server's
+// credentials). sealSecrets puts them into the lab repo, encrypted, with
+// `homelab-agent secrets set`: no guest ever gets a hand-placed file.
 const secretsEnv = `CF_DNS_API_TOKEN=e2e-cloudflare-token
 NEXTCLOUD_ADMIN_PASSWORD=e2e-admin-password
 NEXTCLOUD_DB_PASSWORD=e2e-db-password
@@ -555,4 +560,40 @@ func (l *Lab) guest(name string) *Guest {
 	}
 	l.t.Fatalf("no guest %s", name)
 	return nil
+}
+
+// sealSecrets makes the drill's master key and encrypts every secret of
+// secretsEnv into the work clone as an admin would: `homelab-agent secrets
+// set NAME` with the value on stdin, for the hosts validate says need it;
+// the webhook secret goes into the admin file, which bootstrap hands out.
+func (l *Lab) sealSecrets() {
+	l.t.Helper()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.Master = id
+	l.MasterKey = filepath.Join(l.Dir, "master.key")
+	if err := os.WriteFile(l.MasterKey, []byte(id.String()+"\n"), 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(secretsEnv), "\n") {
+		name, value, _ := strings.Cut(line, "=")
+		l.setSecret(name, value)
+	}
+	l.setSecret(bootstrap.SecretWebhook, l.Secret, "--host", "admin")
+}
+
+// setSecret runs `homelab-agent secrets set NAME` in the work clone (no
+// commit).
+func (l *Lab) setSecret(name, value string, args ...string) {
+	l.t.Helper()
+	cmd := exec.Command(filepath.Join(l.Dir, "srv/files/homelab-agent"), append([]string{"secrets", "set", name, "--repo", l.Work}, args...)...)
+	cmd.Env = append(os.Environ(), "HOMELAB_MASTER_KEY_FILE="+l.MasterKey)
+	cmd.Stdin = strings.NewReader(value)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("secrets set %s: %v\n%s", name, err, out)
+	} else if strings.Contains(string(out), value) {
+		l.t.Fatalf("secrets set %s printed the value: %s", name, out)
+	}
 }

@@ -17,7 +17,7 @@ for p in $pkgs; do
   start=$(date +%s)
   log="$out/$(echo "$p" | tr / -).txt"
   # Coverage and mutants of the package only; its own tests kill them.
-  "$gobin/gremlins" unleash --workers "${MUTATE_WORKERS:-1}" --timeout-coefficient 3 \
+  "$gobin/gremlins" unleash --workers "${MUTATE_WORKERS:-1}" --timeout-coefficient "${MUTATE_TIMEOUT:-3}" \
       -o "$out/$(echo "$p" | tr / -).json" "./$p" >"$log" 2>&1 || true
   sum=$(grep -E '^Killed: [0-9]+, Lived: [0-9]+, Not covered: [0-9]+' "$log" | tail -1)
   killed=$(sed -E 's/^Killed: ([0-9]+).*/\1/' <<<"$sum")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/rotate"
@@ -25,14 +26,20 @@ func PasswordRotation(c Config) *rotate.Credential {
 		}}
 }
 
+// rotateRetryLock is how long a rotation's restic calls wait for a lock
+// another host holds: hosts sharing a repository rotate after the same push,
+// and `key remove` needs the repository to itself.
+const rotateRetryLock = 2 * time.Minute
+
 // RotatePassword changes the repository's password from old to new with
 // `restic key add` (opened with old) and `restic key remove` of old's key
 // (opened with new). A restic repository has one master key that every key
 // unlocks, so every snapshot stays readable with the new password. It is
 // safe to repeat and to run from several hosts sharing the repository: a
 // new password that already opens it is not added again, and old's key is
-// removed only while it still exists. When it fails before the new key is
-// added, old still opens the repository.
+// removed only while it still exists (restic waits for another host's
+// lock, and a removal another host did first is not an error). When it
+// fails before the new key is added, old still opens the repository.
 func RotatePassword(ctx context.Context, c Config, store *secrets.Store, old, new string) error {
 	if old == new {
 		return nil
@@ -57,12 +64,16 @@ func RotatePassword(ctx context.Context, c Config, store *secrets.Store, old, ne
 		}
 	}
 	if oldErr == nil && oldID != newID {
-		r, err := Open(ctx, c, store.With(SecretPassword, new))
+		r, err := open(ctx, c, store.With(SecretPassword, new))
 		if err != nil {
 			return err
 		}
 		defer r.Close()
 		if _, err := r.do(ctx, "removing the old repository key", call{args: []string{"key", "remove", oldID}}); err != nil {
+			// Another host sharing the repository may have removed it first.
+			if _, still := currentKey(ctx, c, store.With(SecretPassword, old)); errors.Is(still, ErrKind(KindPassword)) {
+				return nil
+			}
 			return err
 		}
 	}
@@ -72,7 +83,7 @@ func RotatePassword(ctx context.Context, c Config, store *secrets.Store, old, ne
 // currentKey opens the repository with store's password and returns the
 // ID of the key that opened it.
 func currentKey(ctx context.Context, c Config, store *secrets.Store) (string, error) {
-	r, err := Open(ctx, c, store)
+	r, err := open(ctx, c, store)
 	if err != nil {
 		return "", err
 	}
@@ -100,7 +111,7 @@ func currentKey(ctx context.Context, c Config, store *secrets.Store) (string, er
 
 // addKey adds a key for password to the repository store's password opens.
 func addKey(ctx context.Context, c Config, store *secrets.Store, password string) error {
-	r, err := Open(ctx, c, store)
+	r, err := open(ctx, c, store)
 	if err != nil {
 		return err
 	}
@@ -111,4 +122,13 @@ func addKey(ctx context.Context, c Config, store *secrets.Store, password string
 	}
 	_, err = r.do(ctx, "adding the new repository key", call{args: []string{"key", "add", "--new-password-file", f, "--host", c.Host}})
 	return err
+}
+
+// open opens the repository for a rotation's calls, which wait for locks.
+func open(ctx context.Context, c Config, store *secrets.Store) (*Repo, error) {
+	r, err := Open(ctx, c, store)
+	if err == nil {
+		r.RetryLock = rotateRetryLock
+	}
+	return r, err
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent/resource"
@@ -135,5 +136,44 @@ func TestRotateUnreachableKeepsOld(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, rotate.Dir, SecretPassword)); string(b) != testPassword {
 		t.Fatal("the remembered value changed")
+	}
+}
+
+// TestRotateConcurrentHosts: the hosts sharing a repository all rotate
+// RESTIC_PASSWORD after the same push, at the same moment (the drill saw
+// one fail on another's lock, and the commit refused). Each must succeed,
+// the new password open the repository and the old one not.
+func TestRotateConcurrentHosts(t *testing.T) {
+	addr := s3Server(t)
+	r := testRunner(t, addr)
+	ctx := ctxT(t)
+	writeTree(t, r.Config.Root, "nextcloud")
+	if res := r.BackupJob(ctx, job("nextcloud")); res.Err != nil {
+		t.Fatalf("backup: %v", res.Err)
+	}
+	const newPW = "concurrent-new-pw"
+	hosts := []string{"cloud", "photos", "media", "proxy"}
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := r.Config
+			cfg.Host = h
+			errs[i] = RotatePassword(ctx, cfg, testSecrets(testPassword), testPassword, newPW)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("host %s: %v", hosts[i], err)
+		}
+	}
+	if _, err := currentKey(ctx, r.Config, testSecrets(newPW)); err != nil {
+		t.Fatalf("the new password does not open the repository: %v", err)
+	}
+	if _, err := currentKey(ctx, r.Config, testSecrets(testPassword)); !errors.Is(err, ErrKind(KindPassword)) {
+		t.Fatalf("the old password still opens the repository: %v", err)
 	}
 }

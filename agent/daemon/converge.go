@@ -87,6 +87,10 @@ func (d *Daemon) converge(ctx context.Context, head string) {
 		d.log.Info("the host's secrets changed since the commit failed; trying it again", "commit", short(head))
 		refused = false
 	}
+	if refused && st.BadHostStamp != "" && !st.BadAt.IsZero() && !d.clock.Now().Before(st.BadAt.Add(RetryFailedAfter(st.BadTries))) {
+		d.log.Info("trying a commit that failed to apply again", "commit", short(head), "tries", st.BadTries)
+		refused = false
+	}
 	if !refused {
 		switch ok, err := d.descends(head, st.LastGoodCommit); {
 		case err != nil:
@@ -188,7 +192,7 @@ func (d *Daemon) tryHead(ctx context.Context, head string, st *state.State) bool
 	}
 	if st.BadCommit != "" {
 		if s, err := state.Load(d.cfg.Root); err == nil {
-			s.BadCommit, s.BadReason, s.BadHostStamp = "", "", ""
+			s.BadCommit, s.BadReason, s.BadHostStamp, s.BadAt, s.BadTries = "", "", "", time.Time{}, 0
 			if err := s.Save(d.cfg.Root); err != nil {
 				d.fail(err.Error())
 			}
@@ -282,15 +286,33 @@ func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, e
 	return "", nil
 }
 
-// markBad records head as refused until a newer head arrives.
+// RetryFailedAfter is how long a commit that failed to apply tries times in
+// a row is left alone before the next try: 1 min, doubling, at most 1 h.
+// Only apply failures are retried (a mirror, a registry or a lock may come
+// back); an invalid, untrusted or unhealthy commit waits for a newer head.
+func RetryFailedAfter(tries int) time.Duration {
+	d := time.Minute
+	for i := 1; i < tries && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// markBad records head as refused until a newer head arrives (or, for an
+// apply failure, until its retry is due or the host's secrets change).
 func (d *Daemon) markBad(head, kind, reason string) {
 	d.metrics.refused.WithLabelValues(kind).Inc()
 	d.log.Error("refusing commit; keeping the last good commit", "commit", short(head), "why", kind, "err", reason)
 	st, err := state.Load(d.cfg.Root)
 	if err == nil {
-		st.BadCommit, st.BadReason, st.BadHostStamp = head, reason, ""
+		tries := 0
+		if kind == "apply_failed" && st.BadCommit == head {
+			tries = st.BadTries
+		}
+		st.BadCommit, st.BadReason, st.BadHostStamp, st.BadAt, st.BadTries = head, reason, "", time.Time{}, 0
 		if kind == "apply_failed" {
 			st.BadHostStamp = hostStamp(d.cfg.Root)
+			st.BadAt, st.BadTries = d.clock.Now(), tries+1
 		}
 		err = st.Save(d.cfg.Root)
 	}

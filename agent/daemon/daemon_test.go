@@ -395,3 +395,55 @@ func TestMissingSecretRetriedWhenAdded(t *testing.T) {
 		t.Fatalf("after adding the secret: %+v", s)
 	}
 }
+
+// TestFailedApplyRetriedWithBackoff: a commit that fails to apply for a
+// cause that passes (here a path in the way of /etc/bind; on a real guest
+// an unreachable mirror or registry at first boot) is not left alone until
+// the next push: it is tried again after 1 min, then 2 min, ... (at most
+// 1 h), and applies once the cause is gone.
+func TestFailedApplyRetriedWithBackoff(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 11, 29, 4, 0, 0, 0, time.UTC))
+	h := newHarness(t, nil)
+	h.d = h.newDaemon(daemon.Options{Clock: fake})
+	c0 := h.repo.Git("rev-parse", "HEAD")
+	blocker := filepath.Join(h.root, "etc/bind")
+	os.MkdirAll(filepath.Dir(blocker), 0o755)
+	if err := os.WriteFile(blocker, []byte("in the way\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := h.converge()
+	if s.BadCommit != c0 || s.LastGoodCommit != "" {
+		t.Fatalf("first pass: bad %q last good %q reason %q", s.BadCommit, s.LastGoodCommit, s.BadReason)
+	}
+	if st := h.state(); st.BadTries != 1 || !st.BadAt.Equal(fake.Now()) {
+		t.Fatalf("after the first failure: tries %d at %v", st.BadTries, st.BadAt)
+	}
+	// Not before its retry is due.
+	fake.Advance(59 * time.Second)
+	if h.converge(); h.state().BadTries != 1 {
+		t.Fatal("retried before a minute passed")
+	}
+	fake.Advance(time.Second)
+	if h.converge(); h.state().BadTries != 2 {
+		t.Fatalf("not retried after a minute: tries %d", h.state().BadTries)
+	}
+	// The second retry waits 2 min.
+	fake.Advance(time.Minute + 59*time.Second)
+	if h.converge(); h.state().BadTries != 2 {
+		t.Fatal("retried before two minutes passed")
+	}
+	os.Remove(blocker)
+	fake.Advance(time.Second)
+	s = h.converge()
+	if s.AppliedCommit != c0 || s.LastGoodCommit != c0 || s.BadCommit != "" {
+		t.Fatalf("after the cause passed: %+v", s)
+	}
+	if st := h.state(); st.BadTries != 0 || !st.BadAt.IsZero() {
+		t.Fatalf("the retry count survived the success: %d %v", st.BadTries, st.BadAt)
+	}
+	for tries, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 6: 32 * time.Minute, 7: time.Hour, 50: time.Hour} {
+		if got := daemon.RetryFailedAfter(tries); got != want {
+			t.Errorf("RetryFailedAfter(%d) = %v, want %v", tries, got, want)
+		}
+	}
+}

@@ -38,6 +38,11 @@ type State struct {
 	// apply; when they change (a missing secret added) the commit is tried
 	// again without waiting for a newer one.
 	BadHostStamp string `json:"bad_host_stamp,omitempty"`
+	// BadAt is when BadCommit last failed to apply and BadTries how many
+	// times in a row: such a commit is tried again after a backoff (the
+	// cause may be passing: a mirror, a registry, a lock).
+	BadAt    time.Time `json:"bad_at,omitzero"`
+	BadTries int       `json:"bad_tries,omitempty"`
 	// LastApply is when the last apply pass ended.
 	LastApply time.Time `json:"last_apply,omitzero"`
 	// Resources is the last result per resource ID.
