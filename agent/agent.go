@@ -194,9 +194,15 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 	out.Resources = append(out.Resources, backup.ScheduleOf(cfg, jobs))
 	backup.RequireRestores(out.Resources)
 	// Every compose project's containers must run and pass their own
-	// healthchecks, after the role's own probes.
+	// healthchecks, after the role's own probes. The lab's image update
+	// policy reaches every project; the host's own updates: block is the
+	// role project's (an app's is set with it).
 	for _, r := range out.Resources {
 		if p, ok := r.(*docker.Project); ok {
+			p.LabUpdates = l.Updates
+			if !isApp(l, h.Name, p.Name) {
+				p.OwnUpdates = h.Updates
+			}
 			out.Health.Probes = append(out.Health.Probes, health.Func{Name: "containers of " + p.Name, F: p.Healthy})
 		}
 	}
@@ -207,6 +213,16 @@ func Desired(l *lab.Lab, hostName string, memory map[string]string, now time.Tim
 		return slices.Index(Subsystems, a.Subsystem()) - slices.Index(Subsystems, b.Subsystem())
 	})
 	return h, out, nil
+}
+
+// isApp reports whether project is one of the host's apps: entries.
+func isApp(l *lab.Lab, host, project string) bool {
+	for _, a := range l.AppsOn(host) {
+		if a.Name == project {
+			return true
+		}
+	}
+	return false
 }
 
 // SecretsOf lists the secrets a desired state needs, sorted.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/docker"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
+	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/role"
+	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
 
 // Backups is a host's backups as a lab commit declares them: the
@@ -81,4 +85,29 @@ func (b *Backups) WriteDump(ctx context.Context, service string, w io.Writer) er
 		return err
 	}
 	return backup.WriteDump(ctx, b.Services, service, backup.Env{Lab: b.Lab, Host: b.Host, Docker: cli}, w)
+}
+
+// Control returns the Docker Engine's ServiceControl for `restore` on this
+// host: a database container that is missing (removed by hand) is
+// created from the service's compose project as a pass would make it,
+// with the host's secrets, before the dump is loaded into it.
+func (b *Backups) Control(store *secrets.Store, log *slog.Logger) (*backup.DockerControl, error) {
+	ctl, err := backup.NewDockerControl()
+	if err != nil {
+		return nil, err
+	}
+	env := &resource.Env{Root: b.Config.Root, Secrets: store, Log: log}
+	ctl.Create = func(ctx context.Context, service, component string) error {
+		_, out, err := Desired(b.Lab, b.Host.Name, nil, clock.Real.Now())
+		if err != nil {
+			return err
+		}
+		for _, r := range out.Resources {
+			if p, ok := r.(*docker.Project); ok && p.Name == service {
+				return p.Up(ctx, env, component)
+			}
+		}
+		return fmt.Errorf("host %s runs no compose project %s", b.Host.Name, service)
+	}
+	return ctl, nil
 }

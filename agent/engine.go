@@ -58,17 +58,23 @@ func (p *pass) fail(err error) {
 	p.errs = append(p.errs, errors.New(msg))
 }
 
+// hostSecrets is Options.Secrets, or the host's secrets loaded as a pass
+// loads them (vault.LoadHost).
+func (o *Options) hostSecrets(l *lab.Lab, host string) (*secrets.Store, error) {
+	if o.Secrets != nil {
+		return o.Secrets, nil
+	}
+	return vault.LoadHost(o.root(), l.Dir, host, os.Environ())
+}
+
 func run(ctx context.Context, l *lab.Lab, hostName string, opts Options, apply bool) (*Report, error) {
 	if err := CheckOnly(opts.Only); err != nil {
 		return nil, err
 	}
 	root := opts.root()
-	store := opts.Secrets
-	if store == nil {
-		var err error
-		if store, err = vault.LoadHost(root, l.Dir, hostName, os.Environ()); err != nil {
-			return nil, err
-		}
+	store, err := opts.hostSecrets(l, hostName)
+	if err != nil {
+		return nil, err
 	}
 	load := state.Load
 	if apply {
@@ -228,26 +234,13 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			failed[r.ID()] = true
 			continue
 		}
-		if pf != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
-			// The programs the rest configures and runs are missing: nothing
-			// of the role is half-applied. The firewall needs no package.
+		if dep := failedDependency(r, failed, pf); dep != "" {
 			p.rep.Changes = append(p.rep.Changes, ChangeResult{
 				Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
-				Status: "skipped", Error: "depends on " + pf + ", which failed"})
+				Status: "skipped", Error: "depends on " + dep + ", which failed"})
 			failed[r.ID()] = true
-			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + pf}
+			results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
 			continue
-		}
-		if d, ok := r.(resource.Depender); ok {
-			if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
-				dep := d.DependsOn()[i]
-				p.rep.Changes = append(p.rep.Changes, ChangeResult{
-					Change: resource.Change{ID: r.ID(), Subsystem: r.Subsystem(), Summary: "not checked"},
-					Status: "skipped", Error: "depends on " + dep + ", which failed"})
-				failed[r.ID()] = true
-				results[r.ID()] = state.ResourceResult{Status: "skipped", Error: "depends on " + dep}
-				continue
-			}
 		}
 		ch, err := p.checkApplyKeeping(ctx, r, watchers[r.ID()])
 		if err != nil {
@@ -270,9 +263,12 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 			results[r.ID()] = state.ResourceResult{Status: "ok"}
 			continue
 		}
-		if ch.Action == resource.ActionHeld {
-			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: "held"})
+		if ch.Action == resource.ActionHeld || ch.Action == resource.ActionNotice {
+			p.rep.Changes = append(p.rep.Changes, ChangeResult{Change: *ch, Status: ch.Action})
 			results[r.ID()] = state.ResourceResult{Status: "held", Summary: ch.Summary}
+			if ch.Action == resource.ActionNotice {
+				results[r.ID()] = state.ResourceResult{Status: "ok"} // nothing to change
+			}
 			continue
 		}
 		changed[r.ID()] = true
@@ -291,12 +287,29 @@ func (p *pass) resources(ctx context.Context, res []resource.Resource, hooks []*
 	return changed
 }
 
+// failedDependency names what r depends on that failed in this pass, or
+// "". Every resource but the firewall's depends on the packages resource
+// (pkgFailed, when it failed): without the programs the rest configures
+// and runs, nothing of the role is half-applied; the firewall needs no
+// package. A resource.Depender also depends on what it names.
+func failedDependency(r resource.Resource, failed map[string]bool, pkgFailed string) string {
+	if pkgFailed != "" && r.Subsystem() != packages.Subsystem && r.Subsystem() != firewall.Subsystem {
+		return pkgFailed
+	}
+	if d, ok := r.(resource.Depender); ok {
+		if i := slices.IndexFunc(d.DependsOn(), func(id string) bool { return failed[id] }); i >= 0 {
+			return d.DependsOn()[i]
+		}
+	}
+	return ""
+}
+
 func (p *pass) checkApply(ctx context.Context, r resource.Resource, hooks []string) (*resource.Change, error) {
 	if !p.apply || len(hooks) == 0 || !p.opts.runHooks() {
 		return checkApply(ctx, r, p.env, p.apply)
 	}
 	ch, err := checkApply(ctx, r, p.env, false)
-	if err != nil || ch == nil || ch.Action == resource.ActionHeld {
+	if err != nil || ch == nil || ch.Action == resource.ActionHeld || ch.Action == resource.ActionNotice {
 		return ch, err
 	}
 	if p.st.AddPending(hooks...) {

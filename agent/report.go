@@ -86,15 +86,18 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 	if !r.Changed && len(r.Errors) == 0 {
 		fmt.Fprintf(w, "%s (%s): no changes\n", r.Host, r.Role)
 		for _, c := range r.Changes {
-			if c.Status == "held" {
+			switch c.Status {
+			case "held":
 				fmt.Fprintf(w, "  = %s: %s\n", c.ID, c.Summary)
+			case resource.ActionNotice:
+				writeNotice(w, c, diffs)
 			}
 		}
 		return
 	}
 	n := 0
 	for _, c := range r.Changes {
-		if c.Status != "failed" && c.Status != "skipped" && c.Status != "held" {
+		if c.Status != "failed" && c.Status != "skipped" && c.Status != "held" && c.Status != resource.ActionNotice {
 			n++
 		}
 	}
@@ -103,6 +106,10 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 		fmt.Fprintf(w, "  because: %s\n", r.Trigger)
 	}
 	for _, c := range r.Changes {
+		if c.Status == resource.ActionNotice {
+			writeNotice(w, c, diffs)
+			continue
+		}
 		mark := map[string]string{"create": "+", "update": "~", "delete": "-", resource.ActionHeld: "="}[c.Action]
 		fmt.Fprintf(w, "  %s %s: %s", mark, c.ID, c.Summary)
 		if c.Status == "failed" || c.Status == "skipped" {
@@ -125,5 +132,16 @@ func (r *Report) WriteText(w io.Writer, diffs bool) {
 	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "  error: %s\n", e)
+	}
+}
+
+// writeNotice prints a resource's notice (nothing changes) and its lines.
+func writeNotice(w io.Writer, c ChangeResult, diffs bool) {
+	fmt.Fprintf(w, "  i %s: %s\n", c.ID, c.Summary)
+	if diffs && c.Diff != "" {
+		for _, line := range strings.SplitAfter(strings.TrimRight(c.Diff, "\n"), "\n") {
+			fmt.Fprintf(w, "      %s", line)
+		}
+		fmt.Fprintln(w)
 	}
 }

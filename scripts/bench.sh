@@ -133,6 +133,9 @@ if ! skipped go; then
   gorow "no-change poll, local path" "$work/poll.txt" BenchmarkPollNoChange/local ns/op "" ""
   gobench ./agent/daemon/ 'WebhookPushToApplied' 3 >"$work/hook.txt"
   gorow "push to applied by webhook (Go), p50" "$work/hook.txt" BenchmarkWebhookPushToApplied p50-ms "<= 500 ms" 500
+  gobench ./agent/images/ 'UpdateCheck10NoNews' 5 >"$work/images.txt"
+  gorow "image update check, 10 images, no news" "$work/images.txt" BenchmarkUpdateCheck10NoNews ns/op "< 100 ms" 100
+  gorow "  blobs transferred by that check" "$work/images.txt" BenchmarkUpdateCheck10NoNews blobs/op "0" 0
   gobench ./agent/ 'ApplyNoop' 3 >"$work/noop.txt"
   gorow "no-op pass of dns1 in process" "$work/noop.txt" BenchmarkApplyNoop ns/op "" ""
   idle=$($GO test -count=1 -run 'TestRunIdleRSS$' -v ./cmd/homelab-agent/ 2>&1 | sed -n 's/.*idle RSS of run: \([0-9.]*\) MB.*/\1/p')

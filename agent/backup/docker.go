@@ -36,6 +36,12 @@ type DockerControl struct {
 	StopTimeout time.Duration
 	// Poll is how often WaitHealthy looks (500ms).
 	Poll time.Duration
+	// Create, when set, creates (and starts) the service's container
+	// for a compose service (component) that has none yet, from the
+	// service's compose project: a self-restore starts the database alone
+	// this way before the service's first start, and `restore` when the
+	// container was removed. nil: a missing container is an error.
+	Create func(ctx context.Context, service, component string) error
 }
 
 var (
@@ -156,29 +162,76 @@ func (d *DockerControl) unhealthy(ctx context.Context, service string) (string, 
 	return "", err
 }
 
-// LoadDump implements DumpLoader: it starts the dump's container and runs
-// Dump.Restore in it with the dump on stdin.
+// LoadDump implements DumpLoader: it starts the dump's container alone
+// (see database) and runs Dump.Restore in it with the dump on stdin.
 func (d *DockerControl) LoadDump(ctx context.Context, service string, dump Dump, r io.Reader) error {
-	cs, err := d.containers(ctx, service, dump.Container)
+	c, err := d.database(ctx, service, dump.Container)
 	if err != nil {
 		return err
 	}
+	out, err := d.exec(ctx, c, dump.Restore, r)
+	if err != nil {
+		return fmt.Errorf("the restore command (%s) in %s %w: %s", short(dump.Restore), name(c), err, out)
+	}
+	return nil
+}
+
+// CheckDump implements DumpLoader: it starts the dump's container alone
+// and returns what Dump.Check prints (what the database holds).
+func (d *DockerControl) CheckDump(ctx context.Context, service string, dump Dump) (string, error) {
+	if len(dump.Check) == 0 {
+		return "", nil
+	}
+	c, err := d.database(ctx, service, dump.Container)
+	if err != nil {
+		return "", err
+	}
+	out, err := d.exec(ctx, c, dump.Check, nil)
+	if err != nil {
+		return "", fmt.Errorf("the check command (%s) in %s %w: %s", short(dump.Check), name(c), err, out)
+	}
+	return out, nil
+}
+
+// database returns the service's component container, running. When it
+// does not exist and Create is set (a self-restore, before the service's
+// first start), Create makes it; the service's other containers are left
+// as they are.
+func (d *DockerControl) database(ctx context.Context, service, component string) (container.Summary, error) {
+	cs, err := d.containers(ctx, service, component)
+	if err != nil {
+		return container.Summary{}, err
+	}
+	if len(cs) == 0 && d.Create != nil {
+		if err := d.Create(ctx, service, component); err != nil {
+			return container.Summary{}, fmt.Errorf("creating the %s container of %s: %w", component, service, err)
+		}
+		if cs, err = d.containers(ctx, service, component); err != nil {
+			return container.Summary{}, err
+		}
+	}
 	if len(cs) != 1 {
-		return fmt.Errorf("want one container labelled %s=%s,%s=%s, found %d", LabelService, service, LabelComponent, dump.Container, len(cs))
+		return container.Summary{}, fmt.Errorf("want one container labelled %s=%s,%s=%s, found %d", LabelService, service, LabelComponent, component, len(cs))
 	}
 	c := cs[0]
 	if c.State != "running" {
 		if err := d.Client.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
-			return fmt.Errorf("starting container %s: %w", name(c), err)
+			return container.Summary{}, fmt.Errorf("starting container %s: %w", name(c), err)
 		}
 	}
-	ex, err := d.Client.ContainerExecCreate(ctx, c.ID, container.ExecOptions{Cmd: dump.Restore, AttachStdin: true, AttachStdout: true, AttachStderr: true})
+	return c, nil
+}
+
+// exec runs argv in c with stdin (nil for none) and returns its output
+// (standard output and error, the tail); a non-zero exit is an error.
+func (d *DockerControl) exec(ctx context.Context, c container.Summary, argv []string, stdin io.Reader) (string, error) {
+	ex, err := d.Client.ContainerExecCreate(ctx, c.ID, container.ExecOptions{Cmd: argv, AttachStdin: stdin != nil, AttachStdout: true, AttachStderr: true})
 	if err != nil {
-		return fmt.Errorf("creating exec in %s: %w", name(c), err)
+		return "", fmt.Errorf("creating exec in %s: %w", name(c), err)
 	}
 	att, err := d.Client.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
 	if err != nil {
-		return fmt.Errorf("attaching to exec in %s: %w", name(c), err)
+		return "", fmt.Errorf("attaching to exec in %s: %w", name(c), err)
 	}
 	defer att.Close()
 	var out tailBuffer
@@ -187,17 +240,33 @@ func (d *DockerControl) LoadDump(ctx context.Context, service string, dump Dump,
 		_, err := stdcopy.StdCopy(&out, &out, att.Reader)
 		copied <- err
 	}()
-	if _, err := io.Copy(att.Conn, r); err != nil {
-		return fmt.Errorf("sending the dump to %s: %w", name(c), err)
+	if stdin != nil {
+		if _, err := io.Copy(att.Conn, stdin); err != nil {
+			return "", fmt.Errorf("sending input to %s: %w", name(c), err)
+		}
 	}
 	att.CloseWrite()
 	<-copied
 	in, err := d.Client.ContainerExecInspect(ctx, ex.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if in.ExitCode != 0 {
-		return fmt.Errorf("%s in %s exited with code %d: %s", strings.Join(dump.Restore, " "), name(c), in.ExitCode, strings.TrimSpace(string(out.buf)))
+		return strings.TrimSpace(string(out.buf)), fmt.Errorf("exited with code %d", in.ExitCode)
 	}
-	return nil
+	return strings.TrimSpace(string(out.buf)), nil
+}
+
+// short names a command for a message: its words up to the first long
+// one (a shell script), so that a script is not quoted whole.
+func short(argv []string) string {
+	var words []string
+	for _, w := range argv {
+		if len(w) > 40 || strings.Contains(w, "\n") {
+			words = append(words, "...")
+			break
+		}
+		words = append(words, w)
+	}
+	return strings.Join(words, " ")
 }

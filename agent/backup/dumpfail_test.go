@@ -12,15 +12,8 @@ import (
 // fails fails the restore, with the command's message, and the service
 // is not started on a half-loaded database.
 func TestRestoreFailsWhenTheDumpDoesNotLoad(t *testing.T) {
-	ctl, img := dockerControl(t)
-	r := testRunner(t, s3Server(t))
-	r.Control = ctl
+	r, ctl, svc, _, app := dumpService(t)
 	ctx := ctxT(t)
-	svc := uniqueService()
-	dir := writeTree(t, r.Config.Root, svc)
-	os.WriteFile(filepath.Join(dir, "marker"), []byte("v1"), 0o644)
-	id := testContainer(t, ctl, img, r.Config.Root, svc, "database")
-	app := testContainer(t, ctl, img, r.Config.Root, svc, "app")
 	if err := ctl.Start(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
@@ -41,5 +34,20 @@ func TestRestoreFailsWhenTheDumpDoesNotLoad(t *testing.T) {
 	if running(t, ctl, app) {
 		t.Error("the service was started on a database whose dump failed to load")
 	}
-	_ = id
+}
+
+// dumpService is a service with a database and an app container (the
+// test image) over its data folder dir, holding a marker, and a runner
+// with the Docker Engine as its control.
+func dumpService(t *testing.T) (r *Runner, ctl *DockerControl, svc, dir, app string) {
+	t.Helper()
+	ctl, img := dockerControl(t)
+	r = testRunner(t, s3Server(t))
+	r.Control = ctl
+	svc = uniqueService()
+	dir = writeTree(t, r.Config.Root, svc)
+	os.WriteFile(filepath.Join(dir, "marker"), []byte("v1"), 0o644)
+	testContainer(t, ctl, img, r.Config.Root, svc, "database")
+	app = testContainer(t, ctl, img, r.Config.Root, svc, "app")
+	return r, ctl, svc, dir, app
 }

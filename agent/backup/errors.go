@@ -21,6 +21,7 @@ const (
 	KindConfig       Kind = "config"      // missing secret, repository or restic
 	KindQuiesce      Kind = "quiesce"     // a quiesce hook or dump failed
 	KindNoSnapshot   Kind = "no-snapshot" // nothing to restore
+	KindNotEmpty     Kind = "not-empty"   // a dump refused: the database holds data
 )
 
 // Error is a failed restic operation with a message for a person. It

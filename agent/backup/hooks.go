@@ -21,7 +21,7 @@ type Hooks struct {
 }
 
 // HostJobs returns jobs with each declared quiesce step (Nextcloud's
-// maintenance mode, stopping Jellyfin) and database dump (Immich) attached.
+// maintenance mode, stopping Jellyfin) and database dump (Nextcloud, Immich) attached.
 func HostJobs(jobs []Job, h Hooks) []Job {
 	out := make([]Job, len(jobs))
 	for i, j := range jobs {
@@ -30,13 +30,30 @@ func HostJobs(jobs []Job, h Hooks) []Job {
 			j.Quiesce = QuiesceOf(d.Quiesce, h.Env)
 		}
 		if d.Dump != nil && h.DumpCommand != nil {
-			dump := Dump{Name: strings.TrimSuffix(d.Dump.DumpName(), ".sql"), Command: h.DumpCommand(j.Service)}
-			dump.Container, dump.Restore = d.Dump.DumpRestore()
+			dump := dumpOf(d.Dump)
+			dump.Command = h.DumpCommand(j.Service)
 			j.Dumps = append(j.Dumps, dump)
 		}
 		out[i] = j
 	}
 	return out
+}
+
+// dumpOf is the Dump a declared Dumper makes, without its Command: what a
+// restore needs.
+func dumpOf(d Dumper) Dump {
+	dump := Dump{Name: strings.TrimSuffix(d.DumpName(), ".sql"), Check: d.DumpCheck()}
+	dump.Container, dump.Restore = d.DumpRestore()
+	return dump
+}
+
+// restoring returns j with the restore side of its declared dump (no
+// dump command) when it has none attached: a self-restore's job.
+func restoring(j Job) Job {
+	if len(j.Dumps) == 0 && j.Declared.Dump != nil {
+		j.Dumps = []Dump{dumpOf(j.Declared.Dump)}
+	}
+	return j
 }
 
 // DumpCommand returns Hooks.DumpCommand for this binary: restic runs

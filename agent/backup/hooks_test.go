@@ -19,13 +19,13 @@ func TestHostJobsAttachRoleHooks(t *testing.T) {
 	}
 	h := backup.Hooks{DumpCommand: func(s string) []string { return []string{"/agent", "backup-dump", "--service", s} }}
 	want := map[string]struct {
-		service         string
-		quiesce, dumped bool
+		service, dump, db string
+		quiesce           bool
 	}{
 		"dns1": {}, "vpn": {},
 		"proxy":  {service: "traefik"},
-		"cloud":  {service: "nextcloud", quiesce: true},
-		"photos": {service: "immich", dumped: true},
+		"cloud":  {service: "nextcloud", quiesce: true, dump: "nextcloud-database", db: "db"},
+		"photos": {service: "immich", dump: "immich-database", db: "database"},
 		"media":  {service: "jellyfin", quiesce: true},
 	}
 	for host, w := range want {
@@ -44,13 +44,13 @@ func TestHostJobsAttachRoleHooks(t *testing.T) {
 			t.Fatalf("%s: jobs %+v", host, jobs)
 		}
 		j := jobs[0]
-		if (j.Quiesce != nil) != w.quiesce || (len(j.Dumps) > 0) != w.dumped {
+		if (j.Quiesce != nil) != w.quiesce || (len(j.Dumps) > 0) != (w.dump != "") {
 			t.Errorf("%s: quiesce %v dumps %v", host, j.Quiesce != nil, j.Dumps)
 		}
-		if w.dumped {
+		if w.dump != "" {
 			d := j.Dumps[0]
-			if d.Name != "immich-database" || d.Container != "database" || len(d.Restore) == 0 || d.Command[len(d.Command)-1] != "immich" {
-				t.Errorf("dump %+v", d)
+			if d.Name != w.dump || d.Container != w.db || len(d.Restore) == 0 || len(d.Check) == 0 || d.Command[len(d.Command)-1] != w.service {
+				t.Errorf("%s: dump %+v", host, d)
 			}
 		}
 	}

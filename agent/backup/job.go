@@ -68,6 +68,10 @@ type Dump struct {
 	// Restore is the argv run inside Container with the dump on stdin,
 	// e.g. psql -U postgres -d postgres.
 	Restore []string
+	// Check is the argv run inside Container before Restore: it prints
+	// what the database already holds, nothing when it is empty (see
+	// Dumper.DumpCheck). Empty for no check.
+	Check []string
 }
 
 // Filename is the dump's name inside its snapshot.

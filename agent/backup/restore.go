@@ -30,8 +30,13 @@ type ServiceControl interface {
 }
 
 // DumpLoader is implemented by controls that can feed a database dump to
-// the service's database container (Dump.Container, Dump.Restore).
+// the service's database container (Dump.Container, Dump.Restore). Both
+// methods start that container alone when it is not running.
 type DumpLoader interface {
+	// CheckDump runs Dump.Check and returns what it printed: what the
+	// database holds ("" when it is empty).
+	CheckDump(ctx context.Context, service string, d Dump) (string, error)
+	// LoadDump runs Dump.Restore with the dump on stdin.
 	LoadDump(ctx context.Context, service string, d Dump, dump io.Reader) error
 }
 
@@ -48,6 +53,13 @@ type RestoreOptions struct {
 	Terminal bool
 	// NoStart leaves the service stopped (self-restore: the engine starts it).
 	NoStart bool
+	// Force loads the dumps into a database that already holds data
+	// (Dump.Check printed something); without it such a load is refused
+	// (KindNotEmpty) and the service is not started.
+	Force bool
+	// Owed records the dumps as owed on the host until they are loaded
+	// (self-restore: a later pass loads them, see LoadOwed).
+	Owed bool
 	// HealthTimeout bounds the wait for the service to be healthy (10m).
 	HealthTimeout time.Duration
 }
@@ -78,9 +90,9 @@ func (p *RestorePlan) Describe(w io.Writer) {
 		fmt.Fprintf(w, "  3. move the current %s aside to %s (kept; remove it yourself once satisfied) and the restored data in its place\n", p.DataDir, p.PreRestore)
 	}
 	for _, d := range p.Dumps {
-		fmt.Fprintf(w, "  4. load database dump %s (snapshot %s)\n", d.Dump(), d.ShortID)
+		fmt.Fprintf(w, "  4. start the database container alone, wait until it accepts connections, and load database dump %s (snapshot %s) into it (refused if the database already holds data, unless forced)\n", d.Dump(), d.ShortID)
 	}
-	fmt.Fprintf(w, "  5. start %s and wait until it is healthy\n", p.Service)
+	fmt.Fprintf(w, "  5. start the rest of %s and wait until it is healthy\n", p.Service)
 }
 
 // RestoreResult is what a restore did.
@@ -100,7 +112,9 @@ var ErrCancelled = errors.New("restore cancelled: nothing was changed")
 // service, restores into a temporary folder on the data disk, verifies
 // the restored files, swaps the folders with renames (the old data is
 // kept as <service>.pre-restore-<time>), loads the database dumps taken
-// with the snapshot, and starts the service again. Data is never deleted.
+// with the snapshot into the database container, started alone (each
+// refused, KindNotEmpty, when the database already holds data, unless
+// Force), and starts the rest of the service again. Data is never deleted.
 func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	wall := time.Now()
 	svc := o.Job.Service
@@ -156,14 +170,19 @@ func (r *Runner) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	if err := fixRestored(o.Job.Declared, plan.DataDir); err != nil {
 		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error() + rollbackHint(plan)}
 	}
-	for _, d := range plan.Dumps {
-		w, err := r.loadDump(ctx, repo, o.Job, d)
-		if err != nil {
-			return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error() + "; the service was not started" + rollbackHint(plan)}
+	if o.Owed && len(plan.Dumps) > 0 {
+		if err := owe(r.Config.Root, svc, plan.Snapshot.ID); err != nil {
+			return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
 		}
-		if w != "" {
-			res.Warnings = append(res.Warnings, w)
-		}
+	}
+	warnings, lerr := r.loadDumps(ctx, repo, o.Job, plan.Dumps, o.Force)
+	res.Warnings = append(res.Warnings, warnings...)
+	if lerr != nil {
+		lerr.Msg += "; the service was not started" + rollbackHint(plan)
+		return res, lerr
+	}
+	if err := paid(r.Config.Root, svc); err != nil {
+		return res, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
 	}
 	if r.Control != nil && !o.NoStart {
 		if err := r.Control.Start(ctx, svc); err != nil {
@@ -271,21 +290,46 @@ func swap(p *RestorePlan, svc string) error {
 	return nil
 }
 
-// loadDump streams a dump snapshot into the service's database container.
-// A dump without a restore command is a warning; one that fails to load
-// is an error carrying the command's message (psql's).
-func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) (string, error) {
-	name := s.Dump()
-	var d *Dump
-	for i := range j.Dumps {
-		if j.Dumps[i].Name == name {
-			d = &j.Dumps[i]
+// loadDumps loads a snapshot's dumps into the service's database, each
+// after its Check found the database empty (or force). It returns
+// warnings for dumps it cannot load (no restore command) and a KindFailed
+// or KindNotEmpty error for the first that fails.
+func (r *Runner) loadDumps(ctx context.Context, repo *Repo, j Job, dumps []Snapshot, force bool) ([]string, *Error) {
+	op := "restore " + j.Service
+	var warnings []string
+	for _, s := range dumps {
+		name := s.Dump()
+		var d *Dump
+		for i := range j.Dumps {
+			if j.Dumps[i].Name == name {
+				d = &j.Dumps[i]
+			}
+		}
+		loader, ok := r.Control.(DumpLoader)
+		if d == nil || len(d.Restore) == 0 || !ok {
+			warnings = append(warnings, fmt.Sprintf("database dump %s (snapshot %s) was not loaded: no restore command for it; load it by hand with restic dump %s /%s", name, s.ShortID, s.ShortID, name+".sql"))
+			continue
+		}
+		if !force {
+			held, err := loader.CheckDump(ctx, j.Service, *d)
+			if err != nil {
+				return warnings, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: fmt.Sprintf("database dump %s (snapshot %s) was not loaded: %s", name, s.ShortID, repo.redact(err.Error()))}
+			}
+			if held != "" {
+				return warnings, &Error{Op: op, Code: -1, Kind: KindNotEmpty, Msg: fmt.Sprintf("database dump %s (snapshot %s) was not loaded: the database of %s already holds data (%s); loading the dump would replace it: to do so, run homelab-agent restore --service %s --force", name, s.ShortID, j.Service, strings.ReplaceAll(held, "\n", "; "), j.Service)}
+			}
+		}
+		if err := r.loadDump(ctx, repo, loader, j.Service, *d, s); err != nil {
+			return warnings, &Error{Op: op, Code: -1, Kind: KindFailed, Msg: err.Error()}
 		}
 	}
-	loader, ok := r.Control.(DumpLoader)
-	if d == nil || len(d.Restore) == 0 || !ok {
-		return fmt.Sprintf("database dump %s (snapshot %s) was not loaded: no restore command for it; load it by hand with restic dump %s /%s", name, s.ShortID, s.ShortID, name+".sql"), nil
-	}
+	return warnings, nil
+}
+
+// loadDump streams a dump snapshot into the service's database container.
+// One that fails to load is an error carrying the command's message (psql's).
+func (r *Runner) loadDump(ctx context.Context, repo *Repo, loader DumpLoader, svc string, d Dump, s Snapshot) error {
+	name := s.Dump()
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
@@ -293,19 +337,21 @@ func (r *Runner) loadDump(ctx context.Context, repo *Repo, j Job, s Snapshot) (s
 		pw.CloseWithError(err)
 		errc <- err
 	}()
-	lerr := loader.LoadDump(ctx, j.Service, *d, pr)
+	lerr := loader.LoadDump(ctx, svc, d, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	derr := <-errc
 	if err := errors.Join(derr, lerr); err != nil {
-		return "", fmt.Errorf("loading database dump %s (snapshot %s) failed: %s", name, s.ShortID, repo.redact(err.Error()))
+		return fmt.Errorf("loading database dump %s (snapshot %s) failed: %s", name, s.ShortID, repo.redact(err.Error()))
 	}
-	return "", nil
+	return nil
 }
 
 // SelfRestore restores the latest snapshot of a job's service when its
 // data folder is missing or empty and the repository has one. It runs
-// before the service's first start, so it stops and starts nothing; it
-// is off when backup.auto_restore is false. It reports whether it
+// before the service's first start: it starts only the database a dump
+// is loaded into (through r.Control, see SelfRestore the resource), never
+// forced, and records the dumps as owed until they are loaded (OwedDir).
+// It is off when backup.auto_restore is false. It reports whether it
 // restored.
 func (r *Runner) SelfRestore(ctx context.Context, j Job) (bool, *RestoreResult, error) {
 	if !r.Config.AutoRestore || !r.Config.Enabled() {
@@ -318,7 +364,7 @@ func (r *Runner) SelfRestore(ctx context.Context, j Job) (bool, *RestoreResult, 
 	if !empty && err == nil {
 		return false, nil, nil
 	}
-	res, err := r.Restore(ctx, RestoreOptions{Job: j, NoStart: true})
+	res, err := r.Restore(ctx, RestoreOptions{Job: j, NoStart: true, Owed: true})
 	if errors.Is(err, ErrKind(KindNoSnapshot)) || (r.Config.Init && errors.Is(err, ErrKind(KindNoRepository))) {
 		// Nothing to restore: a new service, or a new lab whose first
 		// backup will create the repository.

@@ -258,6 +258,10 @@ func (r *Runner) snapshot(ctx context.Context, repo *Repo, j Job, op, dataRoot s
 	}
 	args := append(slicesClone(common), "--tag", strings.Join(j.tags(), ","))
 	for _, x := range j.Excludes {
+		if filepath.IsAbs(x) {
+			// A host path: restic anchors it to the full path it saves.
+			x = filepath.Join(r.Config.Root, x)
+		}
 		args = append(args, "--exclude", x)
 	}
 	args = append(args, "--")

@@ -19,7 +19,8 @@ import (
 type Service struct {
 	Name string
 	// Excludes are restic --exclude patterns (a live database folder
-	// that a dump covers).
+	// that a dump covers). An absolute pattern is a host path, e.g.
+	// /srv/data/immich/postgres: the backup puts the root before it.
 	Excludes []string
 	// Quiesce brings the service to rest for the time of a backup; nil
 	// for none.
@@ -49,15 +50,30 @@ type Quiescer interface {
 
 // Dumper is implemented by services whose database is backed up as a dump
 // streamed to restic (restic backup --stdin-from-command) rather than as
-// its files (Immich's pg_dumpall).
+// its files (Nextcloud's and Immich's pg_dumpall, roles.PostgresDump).
+//
+// A restore loads the dump in this order: the restored files are in
+// place, the database's compose service (DumpRestore's container) is
+// started alone (created first on a self-restore, before the service's
+// first start), DumpCheck's command must print nothing (unless the
+// restore is forced), DumpRestore's command loads the dump, and only then
+// does the rest of the service start.
 type Dumper interface {
 	// DumpName is the file name the dump gets in the snapshot (name.sql).
 	DumpName() string
 	// Dump streams the dump to w; it fails if the dump command fails.
 	Dump(ctx context.Context, env Env, w io.Writer) error
-	// DumpRestore names the compose service that loads the dump back and
-	// the command it runs there with the dump on stdin.
+	// DumpRestore names the compose service that holds the database and
+	// the command run there with the dump on stdin. The command waits
+	// until the database accepts connections, and fails (non-zero, with
+	// the database's message) when any statement of the dump fails.
 	DumpRestore() (container string, argv []string)
+	// DumpCheck is the command run in the same container before a load:
+	// it waits until the database accepts connections and prints what the
+	// database holds beyond what a fresh initialisation left (one line per
+	// database with tables), nothing when it holds nothing. A restore
+	// refuses to load a dump over data unless it is forced.
+	DumpCheck() []string
 }
 
 // QuiesceOf adapts a service's Quiescer to a job's Quiesce: After runs

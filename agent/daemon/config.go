@@ -56,6 +56,9 @@ type Config struct {
 	// probes fail after it; false only reports them (for hosts whose
 	// services the probes cannot reach from the VM itself).
 	HealthGate *bool `yaml:"health_gate"`
+	// ImageCheckTTL is how long a registry's answer about an image is
+	// reused (6h when unset).
+	ImageCheckTTL Duration `yaml:"image_check_ttl"`
 }
 
 // Gated reports whether a failing probe rolls a commit back.
@@ -112,6 +115,11 @@ func (c *Config) envKeys() map[string]func(string) error {
 		"ALLOW_FORCE_PUSH": func(v string) error {
 			b, err := strconv.ParseBool(v)
 			c.AllowForcePush = b
+			return err
+		},
+		"IMAGE_CHECK_TTL": func(v string) error {
+			d, err := time.ParseDuration(v)
+			c.ImageCheckTTL = Duration(d)
 			return err
 		},
 		"HEALTH_GATE": func(v string) error {

@@ -23,6 +23,7 @@ trusted_keys: [ssh-ed25519 AAAA one]
 		"HOMELAB_AGENT_AUTH_KNOWN_HOSTS=/etc/kh",
 		"HOMELAB_AGENT_TRUSTED_KEYS=ssh-ed25519 AAAA a,ssh-ed25519 BBBB b",
 		"HOMELAB_AGENT_ALLOW_FORCE_PUSH=true",
+		"HOMELAB_AGENT_IMAGE_CHECK_TTL=30m",
 		"HOMELAB_AGENT_RESTIC_PASSWORD=not-config",
 	})
 	if err != nil {
@@ -30,10 +31,10 @@ trusted_keys: [ssh-ed25519 AAAA one]
 	}
 	if c.Host != "media" || c.Repo != "https://git.home.example/lab.git" || time.Duration(c.Interval) != 5*time.Minute ||
 		c.Auth.Token != "u:t" || c.Auth.KnownHosts != "/etc/kh" || len(c.TrustedKeys) != 2 || !c.AllowForcePush ||
-		c.Branch != "main" || c.Listen != "127.0.0.1:9123" || c.Root != "/" {
+		c.Branch != "main" || c.Listen != "127.0.0.1:9123" || c.Root != "/" || time.Duration(c.ImageCheckTTL) != 30*time.Minute {
 		t.Fatalf("config: %+v", c)
 	}
-	if len(daemon.EnvKeys()) != 13 {
+	if len(daemon.EnvKeys()) != 14 {
 		t.Fatalf("env keys: %v", daemon.EnvKeys())
 	}
 

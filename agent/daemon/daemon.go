@@ -70,6 +70,9 @@ type Options struct {
 	// PeerAddr is where another host's agent answers (its lab IP and this
 	// agent's port when nil; tests point it at loopback).
 	PeerAddr func(h *lab.Host) string
+	// ImageTTL is how long a registry's answer about an image is reused
+	// (images.DefaultTTL when zero).
+	ImageTTL time.Duration
 	// PeerTimeout is how long a lower-wave host may be unreachable before
 	// the status says the next wave is blocked (10 minutes).
 	PeerTimeout time.Duration

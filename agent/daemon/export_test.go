@@ -45,3 +45,6 @@ func SetLoadLab(t testing.TB, f func(dir string) (*lab.Lab, error)) {
 	loadLab = func(dir, _ string, _ agent.Options) (*lab.Lab, error) { return f(dir) }
 	t.Cleanup(func() { loadLab = old })
 }
+
+// ImageUpdates runs the image checks and updates that follow a pass.
+func (d *Daemon) ImageUpdates(ctx context.Context) { d.imageUpdates(ctx) }

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
+	"github.com/homelab-agent/homelab-agent/agent/images"
 )
 
 // metrics are the daemon's Prometheus metrics, in a registry of its own.
@@ -21,6 +22,7 @@ type metrics struct {
 	rollbacks    prometheus.Counter
 	drift        *prometheus.CounterVec
 	healthy      prometheus.Gauge
+	imageUpdates *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -43,6 +45,8 @@ func newMetrics() *metrics {
 			Help: "Resources found changed outside git (the commit unchanged) and put back, by resource."}, []string{"resource"}),
 		healthy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "healthy",
 			Help: "1 when the last health check passed, 0 when a probe failed (absent before the first)."}),
+		imageUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "image_updates_total",
+			Help: "Image updates run, by result (updated, rolled back, failed)."}, []string{"result"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "webhooks_total",
 			Help: "Webhook requests, by result (accepted, ignored, unauthorized, disabled)."}, []string{"result"}),
 		lastSyncOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_sync_success_timestamp_seconds",
@@ -53,7 +57,8 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(d *Daemon) {
-	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit, m.rollbacks, m.drift, m.healthy,
+	m.reg.MustRegister(m.syncs, m.syncSeconds, m.applies, m.applySeconds, m.refused, m.webhooks, m.lastSyncOK, m.commit, m.rollbacks, m.drift, m.healthy, m.imageUpdates,
+		&images.Collector{Load: d.loadImages},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "homelab_agent", Name: "seconds_since_last_sync",
 			Help: "Seconds since the last sync that reached the server (since start when none did)."},
 			func() float64 { s := d.Status(); return s.staleFor(d.clock.Now()).Seconds() }),

@@ -67,6 +67,7 @@ func (d *Daemon) pass(ctx context.Context) (wait time.Duration) {
 	wait = d.Converge(ctx)
 	if ctx.Err() == nil {
 		d.backups.refresh()
+		d.imageUpdates(ctx)
 	}
 	return wait
 }

@@ -63,6 +63,9 @@ type Status struct {
 	Health *HealthStatus `json:"health,omitempty"`
 	// Waiting says why the head is held back (its wave), "" otherwise.
 	Waiting string `json:"waiting,omitempty"`
+	// Images is each service's image: what runs (digest), an available
+	// update, the last update and its result; absent without updates:.
+	Images []ImageStatus `json:"images,omitempty"`
 	// Drift counts changes made outside git that passes put back.
 	Drift *DriftStatus `json:"drift,omitempty"`
 	// Ready is set after the first pass.

@@ -15,5 +15,5 @@ func AppProject(dir string, a *lab.App) *Project {
 		Dir:     filepath.Join(dir, filepath.Dir(filepath.Clean(a.Compose))),
 		Repo:    dir,
 		DataDir: lab.DataDir(a.Name),
-	}}
+	}, OwnUpdates: a.Updates}
 }

@@ -30,12 +30,19 @@ func Service(ctx context.Context, cli *client.Client, project, service string) (
 // user), streaming its standard output to stdout. A non-zero exit status
 // is an error carrying the last lines of standard error.
 func Exec(ctx context.Context, cli *client.Client, project, service, user string, argv []string, stdout io.Writer) error {
+	return ExecEnv(ctx, cli, project, service, user, argv, nil, stdout)
+}
+
+// ExecEnv is Exec with env (KEY=value) added to the command's
+// environment: for a value the command reads from there (occ's OC_PASS),
+// never from its argv. Callers redact errors.
+func ExecEnv(ctx context.Context, cli *client.Client, project, service, user string, argv, env []string, stdout io.Writer) error {
 	c, err := Service(ctx, cli, project, service)
 	if err != nil {
 		return err
 	}
 	what := fmt.Sprintf("running %q in %s/%s", strings.Join(argv, " "), project, service)
-	ex, err := cli.ContainerExecCreate(ctx, c.ID, container.ExecOptions{User: user, Cmd: argv, AttachStdout: true, AttachStderr: true})
+	ex, err := cli.ContainerExecCreate(ctx, c.ID, container.ExecOptions{User: user, Cmd: argv, Env: env, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

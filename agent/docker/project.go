@@ -16,6 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/hold"
+	"github.com/homelab-agent/homelab-agent/agent/images"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 )
@@ -33,6 +35,34 @@ type Project struct {
 	// Requires lists resource IDs (the config files the containers mount)
 	// whose failure skips this project in a pass.
 	Requires []string
+	// UpdateDefaults are the role's image update rules by service ("" for
+	// every service not named): policy, one major at a time, a command
+	// after an update. The lab's updates: blocks resolve them into Updates.
+	UpdateDefaults map[string]images.Rules
+	// LabUpdates and OwnUpdates are the lab's updates: block and the
+	// host's (role project) or app's own; each pass resolves them with
+	// UpdateDefaults into Updates.
+	LabUpdates, OwnUpdates *lab.Updates
+	// Updates are the resolved rules by service ("" for the others); nil:
+	// images are pulled only when missing and never updated.
+	Updates map[string]images.Rules
+}
+
+// resolveUpdates sets Updates from the lab's blocks, when it has any.
+func (p *Project) resolveUpdates(proj *project) error {
+	if p.LabUpdates == nil && p.OwnUpdates == nil {
+		return nil
+	}
+	var services []string
+	for _, s := range proj.Services {
+		services = append(services, s.Service)
+	}
+	rules, err := ResolveUpdates(p.LabUpdates, p.OwnUpdates, p.UpdateDefaults, services)
+	if err != nil {
+		return err
+	}
+	p.Updates = rules
+	return nil
 }
 
 // DependsOn implements resource.Depender.
@@ -156,8 +186,18 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	if err != nil {
 		return nil, err
 	}
+	if err := p.resolveUpdates(proj); err != nil {
+		return nil, err
+	}
+	composeImages := map[string]string{}
+	for _, s := range proj.Services {
+		composeImages[s.Service] = s.Image
+	}
 	cli, err := p.client()
 	if err != nil {
+		return nil, err
+	}
+	if err := p.pin(ctx, env, cli, proj); err != nil {
 		return nil, err
 	}
 	existing, err := cli.ContainerList(ctx, container.ListOptions{All: true,
@@ -169,11 +209,22 @@ func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool)
 	if err != nil {
 		return nil, err
 	}
+	var news []string
+	if !apply {
+		news = p.planUpdates(ctx, env, cli, proj, composeImages)
+	}
 	if len(steps) == 0 {
+		if len(news) > 0 {
+			return &resource.Change{ID: p.ID(), Subsystem: p.Subsystem(), Action: resource.ActionNotice,
+				Summary: fmt.Sprintf("%d image update(s) available", len(news)), Diff: strings.Join(news, "\n") + "\n"}, nil
+		}
 		return nil, nil
 	}
 	ch := summarize(p.ID(), steps)
 	if !apply {
+		if len(news) > 0 {
+			ch.Diff += strings.Join(news, "\n") + "\n"
+		}
 		return ch, nil
 	}
 	c := &converger{p: p, cli: cli, env: env, proj: proj}

@@ -8,13 +8,16 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
 
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
 // Prune removes the containers of whole projects that left the repo (an
-// app taken out of homelab.yaml, a host's old role). Its volumes,
-// networks and data stay.
+// app taken out of homelab.yaml, a host's old role), then the networks
+// the agent created for them (so their subnets go back to the Engine's
+// pools). Their volumes and data stay.
 type Prune struct {
 	// Projects are the project names to remove.
 	Projects []string
@@ -56,15 +59,45 @@ func (p *Prune) CheckApply(ctx context.Context, env *resource.Env, apply bool) (
 				action: "remove", reasons: []string{"project removed from repo"}, old: &c})
 		}
 	}
-	if len(steps) == 0 {
+	var nets []network.Summary
+	for _, name := range p.Projects {
+		ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
+			filters.Arg("label", LabelProject+"="+name), filters.Arg("label", LabelManaged+"=true"))})
+		if err != nil {
+			return nil, fmt.Errorf("listing networks: %w", wrapConn(cli, err))
+		}
+		nets = append(nets, ns...)
+	}
+	slices.SortFunc(nets, func(a, b network.Summary) int { return strings.Compare(a.Name, b.Name) })
+	if len(steps) == 0 && len(nets) == 0 {
 		return nil, nil
 	}
 	ch := summarize(p.ID(), steps)
+	if len(nets) > 0 {
+		var names []string
+		for _, n := range nets {
+			names = append(names, n.Name)
+			ch.Diff += fmt.Sprintf("- network %s (project %s removed from repo)\n", n.Name, n.Labels[LabelProject])
+		}
+		ch.Summary = strings.TrimPrefix(ch.Summary+"; remove network "+strings.Join(names, ", "), "; ")
+		if len(steps) == 0 {
+			ch.Action = "delete"
+		}
+	}
 	if !apply {
 		return ch, nil
 	}
 	c := &converger{p: &Project{}, cli: cli, env: env}
-	return ch, c.removeAll(ctx, steps)
+	if err := c.removeAll(ctx, steps); err != nil {
+		return ch, err
+	}
+	for _, n := range nets {
+		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !errdefs.IsNotFound(err) {
+			return ch, fmt.Errorf("removing network %s of removed project %s: %w", n.Name, n.Labels[LabelProject], wrapConn(cli, err))
+		}
+		env.Logger().Info("network removed", "network", n.Name, "project", n.Labels[LabelProject])
+	}
+	return ch, nil
 }
 
 func (c *converger) removeAll(ctx context.Context, steps []*step) error {

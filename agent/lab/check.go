@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,7 @@ func checkLab(l *Lab, top *yaml.Node, opts Options, errs *Errors) {
 	checkNetwork(l, topPos, errs)
 	checkHosts(l, topPos, opts, files, errs)
 	checkBackup(l, errs)
+	checkUpdates(l.Updates, errs)
 	checkApps(l, files, errs)
 	checkOS(l, errs)
 	checkDocker(l, errs)
@@ -159,6 +161,7 @@ func checkHosts(l *Lab, topPos Pos, opts Options, files *repoFiles, errs *Errors
 		if h.Expose != nil {
 			checkExpose(h.Expose, errs)
 		}
+		checkUpdates(h.Updates, errs)
 		if h.ComposePos != (Pos{}) {
 			h.ComposeData = files.read(h.Compose, h.ComposePos, "compose file", errs)
 		}
@@ -253,6 +256,34 @@ func checkBackup(l *Lab, errs *Errors) {
 	}
 }
 
+// checkUpdates validates an updates: block (lab-wide, a host's or an app's).
+func checkUpdates(u *Updates, errs *Errors) {
+	if u == nil {
+		return
+	}
+	policy := func(v string, p Pos) {
+		if !slices.Contains(UpdatePolicies, v) {
+			errs.At(p, "unknown update policy %q (want one of %s)", v, strings.Join(UpdatePolicies, ", "))
+		}
+	}
+	if u.PolicyPos != (Pos{}) {
+		policy(u.Policy, u.PolicyPos)
+	}
+	for _, svc := range slices.Sorted(maps.Keys(u.Services)) {
+		policy(u.Services[svc], u.ServicesPos)
+	}
+	if u.WindowPos != (Pos{}) {
+		checkCron(u.Window, u.WindowPos, errs)
+	}
+	if u.WindowLengthPos != (Pos{}) {
+		if d, err := time.ParseDuration(u.WindowLength); err != nil || d < time.Minute || d > 7*24*time.Hour {
+			errs.At(u.WindowLengthPos, "invalid window_length %q: want a duration from 1m to 168h, such as 2h", u.WindowLength)
+		} else if u.Window == "" {
+			errs.At(u.WindowLengthPos, "window_length needs a window (a cron expression such as \"0 4 * * 0\")")
+		}
+	}
+}
+
 // checkCron validates a five-field cron expression (or @daily-style descriptor).
 func checkCron(expr string, p Pos, errs *Errors) {
 	if _, err := cron.ParseStandard(expr); err != nil {
@@ -284,6 +315,7 @@ func checkApps(l *Lab, files *repoFiles, errs *Errors) {
 		if a.Expose != nil {
 			checkExpose(a.Expose, errs)
 		}
+		checkUpdates(a.Updates, errs)
 	}
 }
 

@@ -23,9 +23,12 @@ type Lab struct {
 	// read them with SettingOf.
 	Settings RoleSettings `yaml:",settings"`
 	Backup   Backup       `yaml:"backup"`
-	Hosts    Hosts        `yaml:"hosts"`
-	HostsPos Pos          `yaml:"-"`
-	Apps     []*App       `yaml:"apps"`
+	// Updates is the lab-wide image update policy and window
+	// (docs/containers.md); nil: images are never updated by the agent.
+	Updates  *Updates `yaml:"updates"`
+	Hosts    Hosts    `yaml:"hosts"`
+	HostsPos Pos      `yaml:"-"`
+	Apps     []*App   `yaml:"apps"`
 	// OS is how the guests' operating system is kept up to date.
 	OS    *OS `yaml:"os"`
 	OSPos Pos `yaml:"-"`
@@ -121,6 +124,9 @@ type Host struct {
 	// once every host of a lower wave applied it and is healthy (0: first).
 	Wave    int `yaml:"wave"`
 	WavePos Pos `yaml:"-"`
+	// Updates overrides the lab's image update policy for the host's
+	// role project.
+	Updates *Updates `yaml:"updates"`
 	// Settings holds the host keys its role owns (gpu:); read them with
 	// HostSettingOf.
 	Settings RoleSettings `yaml:",settings"`
@@ -273,9 +279,32 @@ type App struct {
 	Compose    string  `yaml:"compose"`
 	ComposePos Pos     `yaml:"-"`
 	Expose     *Expose `yaml:"expose"`
-	Pos        Pos     `yaml:"-"`
+	// Updates overrides the lab's image update policy for the app.
+	Updates *Updates `yaml:"updates"`
+	Pos     Pos      `yaml:"-"`
 	// ComposeData is the compose file's content, read when the lab loads.
 	ComposeData []byte `yaml:"-"`
+}
+
+// UpdatePolicies are the values of updates.policy.
+var UpdatePolicies = []string{"pinned", "patch", "minor", "track"}
+
+// Updates is an image update policy: lab-wide, or a host's or an app's
+// override. Policy applies to every service of the project the role does
+// not give another default; Services sets one per compose service.
+type Updates struct {
+	Policy    string `yaml:"policy"`
+	PolicyPos Pos    `yaml:"-"`
+	// Window is when updates are applied (cron, five fields), for
+	// WindowLength (a duration, 1h when empty).
+	Window          string `yaml:"window"`
+	WindowPos       Pos    `yaml:"-"`
+	WindowLength    string `yaml:"window_length"`
+	WindowLengthPos Pos    `yaml:"-"`
+	// Services overrides the policy per compose service.
+	Services    map[string]string `yaml:"services"`
+	ServicesPos Pos               `yaml:"-"`
+	Pos         Pos               `yaml:"-"`
 }
 
 // SecretRef is one ${secret:NAME} reference and where it is written.

@@ -141,6 +141,41 @@ var insideScenarios = []struct {
 	}},
 }
 
+// systemdImage boots systemd as PID 1, with cron installed but (in the
+// scenario) disabled: the unit the resource must enable.
+var systemdImage = debimage.Recipe{Name: "homelab-agent-test/apt-systemd", Suite: "trixie",
+	Packages: []string{"systemd", "systemd-sysv", "dbus", "cron"},
+	Changes:  []string{`CMD ["/lib/systemd/systemd"]`}}
+
+// systemdScenarios run in a container of systemdImage.
+var systemdScenarios = []struct {
+	name string
+	f    func(ctx context.Context) error
+}{
+	{"enable a unit", func(ctx context.Context) error {
+		if out, err := exec.CommandContext(ctx, "systemctl", "disable", "--now", "cron.service").CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl disable: %v %s", err, out)
+		}
+		a := &Apt{Packages: []Package{{Name: "cron", Why: "test"}}, Enable: []string{"cron.service"}}
+		ch, err := a.CheckApply(ctx, &resource.Env{Root: "/"}, false)
+		if err != nil || ch == nil || ch.Summary != "enable cron.service" {
+			return fmt.Errorf("plan: %+v %v", ch, err)
+		}
+		if ch, err = a.CheckApply(ctx, &resource.Env{Root: "/"}, true); err != nil || ch == nil {
+			return fmt.Errorf("apply: %+v %v", ch, err)
+		}
+		for _, verb := range []string{"is-enabled", "is-active"} {
+			if out, err := exec.CommandContext(ctx, "systemctl", verb, "cron.service").CombinedOutput(); err != nil {
+				return fmt.Errorf("systemctl %s cron: %v %s", verb, err, out)
+			}
+		}
+		if ch, err = a.CheckApply(ctx, &resource.Env{Root: "/"}, true); err != nil || ch != nil {
+			return fmt.Errorf("second pass: %+v %v", ch, err)
+		}
+		return nil
+	}},
+}
+
 func apply(ctx context.Context, p Package) (*resource.Change, error) {
 	return (&Apt{Packages: []Package{p}, Timeout: 5 * time.Minute}).CheckApply(ctx, &resource.Env{Root: "/"}, true)
 }
@@ -168,7 +203,7 @@ func installed(name string, want bool) error {
 }
 
 func runInside(name string) int {
-	for _, s := range insideScenarios {
+	for _, s := range append(insideScenarios, systemdScenarios...) {
 		if s.name != name {
 			continue
 		}
@@ -190,34 +225,68 @@ func runInside(name string) int {
 // debootstrap and cached) that reaches Debian's mirror, once per
 // scenario, in order.
 func TestAptOnDebian(t *testing.T) {
-	testreq.Tool(t, "docker")
-	img := debimage.Build(t, aptImage)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("hla-apt-test-%d", os.Getpid())
-	out, err := exec.Command("docker", "run", "-d", "--rm", "--name", name,
-		"-v", exe+":/hla-packages.test:ro", img, "sleep", "infinity").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker run: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	name := startWithThisBinary(t, aptImage, "hla-apt-test", nil)
 	for _, s := range insideScenarios {
 		ok := t.Run(s.name, func(t *testing.T) {
 			start := time.Now()
-			out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+s.name, name, "/hla-packages.test").CombinedOutput()
+			out, passed := inside(t, name, s.name)
 			t.Logf("%s in %s: %s", s.name, time.Since(start).Round(100*time.Millisecond), out)
-			var ee *exec.ExitError
-			if err != nil && !errors.As(err, &ee) {
-				t.Fatalf("docker exec: %v\n%s", err, out)
-			}
-			if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
-				t.Fatalf("%s", out)
+			if !passed {
+				t.Fatal(out)
 			}
 		})
 		if !ok {
 			return // later scenarios build on earlier ones
 		}
 	}
+}
+
+// TestAptEnablesUnits runs the resource in a container that boots
+// systemd: a disabled unit is enabled and started with systemctl, and the
+// next pass finds it enabled without asking systemctl.
+func TestAptEnablesUnits(t *testing.T) {
+	name := startWithThisBinary(t, systemdImage, "hla-apt-systemd-test", []string{"/lib/systemd/systemd"},
+		"--cap-add", "SYS_ADMIN", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+		"--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := exec.Command("docker", "exec", name, "systemctl", "is-system-running").CombinedOutput()
+		if s := strings.TrimSpace(string(out)); s == "running" || s == "degraded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("systemd did not boot: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, s := range systemdScenarios {
+		if out, passed := inside(t, name, s.name); !passed {
+			t.Fatalf("%s: %s", s.name, out)
+		}
+	}
+}
+
+// startWithThisBinary starts a container of the recipe's image (built
+// and cached) with this test binary mounted at /hla-packages.test.
+func startWithThisBinary(t *testing.T, r debimage.Recipe, prefix string, cmd []string, args ...string) string {
+	t.Helper()
+	testreq.Tool(t, "docker")
+	img := debimage.Build(t, r)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return debimage.Start(t, img, prefix, cmd, append(args, "-v", exe+":/hla-packages.test:ro")...)
+}
+
+// inside runs one scenario in the container; it returns the output and
+// whether the scenario passed.
+func inside(t *testing.T, container, scenario string) (string, bool) {
+	t.Helper()
+	out, err := exec.Command("docker", "exec", "-e", insideEnv+"="+scenario, container, "/hla-packages.test").CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("docker exec: %v\n%s", err, out)
+	}
+	return string(out), err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), "ok")
 }

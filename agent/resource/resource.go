@@ -50,6 +50,11 @@ type Change struct {
 // pass reports it but counts no change and runs no hook for it.
 const ActionHeld = "held"
 
+// ActionNotice is the action of a resource that changes nothing but has
+// something to tell (an image update the registry offers, applied in its
+// window): reported like a held resource, counted as no change.
+const ActionNotice = "notice"
+
 // Env is what resources may use from the host they run on.
 type Env struct {
 	// Root prefixes every host path ("/" on a real host).

@@ -23,6 +23,8 @@ import (
 type backupCmd struct {
 	hostFlags
 	service string
+	// backups is what runner loaded.
+	backups *agent.Backups
 }
 
 func (b *backupCmd) register(c *cobra.Command) {
@@ -40,6 +42,7 @@ func (b *backupCmd) runner(c *cobra.Command) (*backup.Runner, []backup.Job, erro
 	if err != nil {
 		return nil, nil, err
 	}
+	b.backups = hb
 	cfg := hb.Config
 	if !cfg.Enabled() {
 		return nil, nil, fmt.Errorf("backup.repository is not set in homelab.yaml: the lab has no backups")
@@ -160,7 +163,7 @@ database dumps. --json prints restic's snapshot objects.`,
 func newRestore() *cobra.Command {
 	var b backupCmd
 	var snapshot string
-	var yes bool
+	var yes, force bool
 	c := &cobra.Command{
 		Use:   "restore",
 		Short: "Bring a service's data back from a snapshot",
@@ -170,6 +173,15 @@ verifies it (restic restore --verify), moves the current data aside to
 /srv/data/<service>.pre-restore-<time> and the restored data in its place
 (renames, on the same disk), loads the database dumps taken with the
 snapshot, starts the service and waits until it is healthy.
+
+A service backed up with a database dump (Nextcloud, Immich) is restored
+in this order: the files, then the database container alone, a wait until
+it accepts connections (pg_isready), the dump (psql -v ON_ERROR_STOP=1: a
+statement that fails fails the restore with psql's message, and the
+service is not started), then the rest of the service. A dump is loaded
+only into a database that holds no tables yet (as after a files restore,
+which sets the old database folder aside); over one that holds data the
+restore stops with what it found, unless --force is given.
 
 The previous data is never deleted: once the service works, remove the
 pre-restore folder yourself (rm -rf /srv/data/<service>.pre-restore-<time>).
@@ -189,7 +201,7 @@ Without --yes, restore shows what it will do and asks.`,
 				return usageError{fmt.Errorf("host %s has several services: choose one with --service", b.host)}
 			}
 			if r.Config.Root == "/" {
-				ctl, err := backup.NewDockerControl()
+				ctl, err := b.backups.Control(r.Secrets, r.Log)
 				if err != nil {
 					return err
 				}
@@ -197,7 +209,7 @@ Without --yes, restore shows what it will do and asks.`,
 			}
 			out := c.OutOrStdout()
 			in := bufio.NewReader(c.InOrStdin())
-			opts := backup.RestoreOptions{Job: jobs[0], Snapshot: snapshot, Progress: c.ErrOrStderr(), Terminal: isTerminal(c.ErrOrStderr())}
+			opts := backup.RestoreOptions{Job: jobs[0], Snapshot: snapshot, Force: force, Progress: c.ErrOrStderr(), Terminal: isTerminal(c.ErrOrStderr())}
 			opts.Confirm = func(p *backup.RestorePlan) bool {
 				p.Describe(out)
 				if yes {
@@ -228,6 +240,7 @@ Without --yes, restore shows what it will do and asks.`,
 	b.register(c)
 	c.Flags().StringVar(&snapshot, "snapshot", "latest", "snapshot ID (or a unique prefix), or latest")
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&force, "force", false, "load the database dumps even into a database that already holds data (replacing it)")
 	return c
 }
 

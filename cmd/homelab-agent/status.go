@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -116,7 +118,8 @@ func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
 // unhealthy reports whether the status shows a problem (exit status 1).
 func unhealthy(s *daemon.Status) bool {
 	return s.Stale || s.SyncError != "" || s.LastError != "" || (s.BadCommit != "" && s.BadCommit == s.HeadCommit) ||
-		(s.Backup != nil && len(s.Backup.Problems) > 0) || (s.Health != nil && !s.Health.OK)
+		(s.Backup != nil && len(s.Backup.Problems) > 0) || (s.Health != nil && !s.Health.OK) ||
+		slices.ContainsFunc(s.Images, func(i daemon.ImageStatus) bool { return i.Last != nil && i.Last.Result != images.ResultUpdated })
 }
 
 // writeStatus prints the status for a person.
@@ -176,6 +179,38 @@ func writeStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	}
 	if s.Backup != nil {
 		writeBackup(w, s.Backup, now)
+	}
+	writeImages(w, s.Images)
+}
+
+// writeImages prints each service's image: what runs, an available
+// update, the last update and its result (a failed one in capitals).
+func writeImages(w io.Writer, list []daemon.ImageStatus) {
+	for i, im := range list {
+		head := "           "
+		if i == 0 {
+			head = "images     "
+		}
+		running := orDefault(im.Running, im.Image)
+		fmt.Fprintf(w, "%s%s/%s: %s %s (%s)", head, im.Project, im.Service, running, orDefault(im.Digest, "no digest"), orDefault(string(im.Policy), "off"))
+		if im.Available != "" {
+			fmt.Fprintf(w, ", update available %s", im.Available)
+		}
+		if im.CheckError != "" {
+			fmt.Fprintf(w, ", CHECK FAILED: %s", im.CheckError)
+		}
+		fmt.Fprintln(w)
+		if u := im.Last; u != nil {
+			mark := "last update"
+			if u.Result != images.ResultUpdated {
+				mark = "LAST UPDATE " + strings.ToUpper(u.Result)
+			}
+			fmt.Fprintf(w, "             %s %s: %s -> %s", mark, u.At.Format(time.RFC3339), u.From, u.To)
+			if u.Error != "" {
+				fmt.Fprintf(w, ": %s", u.Error)
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/backup"
 	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -108,5 +109,34 @@ func TestStatusBackupSection(t *testing.T) {
 		if !strings.Contains(o.String(), "repository is locked") {
 			t.Errorf("status %v does not show the backup problem:\n%s", args, o.String())
 		}
+	}
+}
+
+func TestStatusNamesAFailedImageUpdate(t *testing.T) {
+	at := time.Date(2026, 11, 29, 4, 2, 0, 0, time.UTC)
+	s := &daemon.Status{Host: "media", Images: []daemon.ImageStatus{
+		{Project: "jellyfin", Service: "jellyfin", Record: images.Record{Image: "jellyfin/jellyfin:10.10", Policy: images.Track,
+			Digest: "sha256:aaa", Available: "docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
+			Last: &images.Update{At: at, From: "jellyfin/jellyfin:10.10@sha256:aaa", To: "docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
+				Result: images.ResultRolledBack, Error: "container jellyfin is unhealthy"}}},
+		{Project: "whoami", Service: "w", Record: images.Record{Image: "traefik/whoami:v1.10", Running: "traefik/whoami:v1.10.4", Digest: "sha256:ccc", Policy: images.Patch}},
+	}}
+	var b bytes.Buffer
+	writeStatus(&b, s, at)
+	for _, want := range []string{
+		"images     jellyfin/jellyfin: jellyfin/jellyfin:10.10 sha256:aaa (track), update available docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
+		"LAST UPDATE ROLLED BACK 2026-11-29T04:02:00Z: jellyfin/jellyfin:10.10@sha256:aaa -> docker.io/jellyfin/jellyfin:10.10@sha256:bbb: container jellyfin is unhealthy",
+		"whoami/w: traefik/whoami:v1.10.4 sha256:ccc (patch)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+	if !unhealthy(s) {
+		t.Error("a rolled back update must make status exit 1")
+	}
+	s.Images[0].Last.Result = images.ResultUpdated
+	if unhealthy(s) {
+		t.Error("a good update is no problem")
 	}
 }

@@ -178,3 +178,21 @@ func Tail(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Start runs a container of the image until the test ends (it is removed
+// then), with extra `docker run` arguments (mounts, capabilities) and its
+// command (nil: it idles); it returns the container's name, unique to the
+// test process.
+func Start(t testing.TB, tag, prefix string, cmd []string, args ...string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, os.Getpid())
+	if cmd == nil {
+		cmd = []string{"sleep", "infinity"}
+	}
+	argv := append(append(append([]string{"run", "-d", "--rm", "--name", name}, args...), tag), cmd...)
+	if out, err := exec.Command("docker", argv...).CombinedOutput(); err != nil {
+		t.Fatalf("docker run %s: %v\n%s", tag, err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	return name
+}

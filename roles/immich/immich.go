@@ -1,7 +1,8 @@
 // Package immich is the immich role: immich-server, machine learning,
 // Valkey and PostgreSQL with VectorChord, as upstream's compose file runs
 // them, with the library and database on the data disk. Its database is
-// backed up as a pg_dumpall stream (see Dump).
+// backed up as a pg_dumpall stream (roles.PostgresDump), its live
+// PostgreSQL folder left out of the file backup.
 package immich
 
 import (
@@ -38,8 +39,10 @@ var (
 	_ role.Role      = Role{}
 	_ role.Exposer   = Role{}
 	_ role.Validator = Role{}
-	_ backup.Dumper  = dump{}
 )
+
+// Dump is the database's pg_dumpall stream.
+var Dump = roles.PostgresDump{Project: Project, Service: Database, Name: "immich-database.sql"}
 
 // Name implements role.Role.
 func (Role) Name() string { return "immich" }
@@ -68,7 +71,9 @@ func (Role) Build(in role.Input) (*role.Output, error) {
 	return &role.Output{
 		Resources: res,
 		Health:    roles.AppHealth(in, "/api/server/ping", 120*time.Second),
-		Stateful:  []backup.Service{{Name: Project, Dump: dump{}}},
+		Stateful: []backup.Service{{Name: Project, Dump: Dump,
+			// The dump covers the live database folder.
+			Excludes: []string{vars["DB_DATA_LOCATION"]}}},
 	}, nil
 }
 

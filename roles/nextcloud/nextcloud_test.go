@@ -68,11 +68,7 @@ func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
 	rolestest.Standins(t, []string{nextcloud.Project}, images...)
 	l := rolestest.Lab(t, hosts, nil)
 	root := t.TempDir()
-	html := filepath.Join(root, "srv/data/nextcloud/html")
-	if err := os.MkdirAll(html, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(html, 0o777) // occ runs as www-data (33)
+	html := writableHTML(t, filepath.Join(root, "srv/data/nextcloud"))
 	rolestest.Pass(t, l, "cloud", root, true)
 	env := backup.Env{Docker: dockertest.Client(t)}
 	config := filepath.Join(html, "config", "config.php")
@@ -113,4 +109,16 @@ func TestQuiesceMaintenanceModeAlwaysTurnsOff(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || during != "true uid=33" || mode() != "false uid=33" {
 		t.Fatalf("err %v, during %q, after %q", err, during, mode())
 	}
+}
+
+// writableHTML makes the html folder of the data folder data, writable for
+// occ, which runs as www-data (33), and returns it.
+func writableHTML(t testing.TB, data string) string {
+	t.Helper()
+	html := filepath.Join(data, "html")
+	if err := os.MkdirAll(html, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(html, 0o777)
+	return html
 }

@@ -2,6 +2,8 @@ package nextcloud_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"os"
 	"path/filepath"
@@ -121,5 +123,78 @@ func waitLogin(t *testing.T, login func(string) error, pw string) {
 			t.Fatalf("PostgreSQL does not accept the password: %v", err)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestAdminPasswordRotation: a changed NEXTCLOUD_ADMIN_PASSWORD is planned
+// as "secret NEXTCLOUD_ADMIN_PASSWORD changed (rotate: occ
+// user:resetpassword admin)" without a value and applied with occ in the
+// app container before the app is recreated (the occ stand-in records the
+// password it was given in OC_PASS, hashed, as the real one hashes it into
+// the database). With the app down the rotation fails: the containers and
+// the remembered value keep the old one, the error says so.
+func TestAdminPasswordRotation(t *testing.T) {
+	rolestest.Standins(t, []string{nextcloud.Project}, images...)
+	l := rolestest.Lab(t, hosts, nil)
+	root := t.TempDir()
+	html := writableHTML(t, filepath.Join(root, "srv/data/nextcloud"))
+	first := maps.Clone(rolestest.Secrets)
+	if _, err := rolestest.PassSecrets(t, l, "cloud", root, true, first); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() string {
+		b, _ := os.ReadFile(filepath.Join(html, "data/standin-passwords", nextcloud.Admin))
+		return strings.TrimSpace(string(b))
+	}
+	hash := func(pw string) string { s := sha256.Sum256([]byte(pw)); return hex.EncodeToString(s[:]) }
+
+	second := maps.Clone(first)
+	second[nextcloud.SecretAdminPassword] = "rotated admin LeakCanary-4"
+	plan, err := rolestest.PassSecrets(t, l, "cloud", root, false, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := rolestest.Text(plan)
+	if !strings.Contains(text, "~ rotate:NEXTCLOUD_ADMIN_PASSWORD: secret NEXTCLOUD_ADMIN_PASSWORD changed (rotate: occ user:resetpassword admin)") {
+		t.Fatalf("plan:\n%s", text)
+	}
+	if strings.Contains(text, "LeakCanary") || strings.Contains(text, first[nextcloud.SecretAdminPassword]) {
+		t.Fatalf("a value in the plan:\n%s", text)
+	}
+	if recorded() != "" {
+		t.Fatal("plan reset the password")
+	}
+	if rep, err := rolestest.PassSecrets(t, l, "cloud", root, true, second); err != nil {
+		t.Fatalf("rotation: %v\n%s", err, rolestest.Text(rep))
+	}
+	if got := recorded(); got != hash(second[nextcloud.SecretAdminPassword]) {
+		t.Fatalf("occ set the admin's password to a value hashing to %q, want the new one's", got)
+	}
+	if env := appEnv(t); !slices.Contains(env, "NEXTCLOUD_ADMIN_PASSWORD="+second[nextcloud.SecretAdminPassword]) {
+		t.Fatal("the app did not get the new password")
+	}
+
+	// The app is down: the rotation fails and nothing is recreated.
+	ctx := context.Background()
+	if err := docker.Stop(ctx, dockertest.Client(t), nextcloud.Project, nextcloud.App); err != nil {
+		t.Fatal(err)
+	}
+	third := maps.Clone(second)
+	third[nextcloud.SecretAdminPassword] = "third-LeakCanary-5"
+	rep, err := rolestest.PassSecrets(t, l, "cloud", root, true, third)
+	if err == nil || !strings.Contains(err.Error(), "rotating secret NEXTCLOUD_ADMIN_PASSWORD (occ user:resetpassword admin) failed; the old value still works") {
+		t.Fatalf("failed rotation: %v\n%s", err, rolestest.Text(rep))
+	}
+	if strings.Contains(err.Error()+rolestest.Text(rep), "LeakCanary") {
+		t.Fatalf("a value in the failure:\n%v\n%s", err, rolestest.Text(rep))
+	}
+	if got := recorded(); got != hash(second[nextcloud.SecretAdminPassword]) {
+		t.Fatal("a failed rotation changed the admin's password")
+	}
+	if env := appEnv(t); !slices.Contains(env, "NEXTCLOUD_ADMIN_PASSWORD="+second[nextcloud.SecretAdminPassword]) {
+		t.Fatal("a failed rotation recreated the app with the new value")
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, rotate.Dir, nextcloud.SecretAdminPassword)); string(b) != second[nextcloud.SecretAdminPassword] {
+		t.Fatal("a failed rotation changed the remembered value")
 	}
 }

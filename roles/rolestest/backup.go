@@ -61,7 +61,7 @@ func Main(m *testing.M) {
 }
 
 // Runner returns the host's backup runner (its root, the lab's repository,
-// the Docker Engine as its ServiceControl) and its jobs with the roles'
+// the Docker Engine as its ServiceControl, as `restore` makes it) and its jobs with the roles'
 // quiesce steps and dumps attached, as `homelab-agent backup` builds them.
 func Runner(t testing.TB, l *lab.Lab, host, root string) (*backup.Runner, []backup.Job) {
 	t.Helper()
@@ -69,15 +69,15 @@ func Runner(t testing.TB, l *lab.Lab, host, root string) (*backup.Runner, []back
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := backup.NewDockerControl()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl.StopTimeout, ctl.Poll = 20*time.Second, 200*time.Millisecond
 	hb, err := agent.HostBackups(l, host, root)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctl, err := hb.Control(secrets.FromMap(Secrets), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl.StopTimeout, ctl.Poll = 20*time.Second, 200*time.Millisecond
 	jobs := backup.HostJobs(hb.Jobs, backup.Hooks{
 		Env: backup.Env{Lab: l, Host: l.Hosts.Get(host), Docker: ctl.Client},
 		DumpCommand: func(service string) []string {

@@ -1,7 +1,8 @@
 // Command testapp is the backup tests' container: "serve" prints the
 // marker file of /data and waits for SIGTERM, "health" succeeds when the
 // marker exists, "load" writes stdin to /data/loaded.sql, "load-fail"
-// reads stdin and fails as psql does on a broken script.
+// reads stdin and fails as psql does on a broken script, "check" prints
+// /data/tables (what the stand-in database holds; nothing when absent).
 package main
 
 import (
@@ -31,6 +32,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "check":
+		b, _ := os.ReadFile("/data/tables")
+		os.Stdout.Write(b)
 	case "load-fail":
 		io.Copy(io.Discard, os.Stdin)
 		fmt.Fprintln(os.Stderr, `psql:<stdin>:2: ERROR:  syntax error at or near "THIS"`)

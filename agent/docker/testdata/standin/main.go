@@ -13,6 +13,12 @@
 //	anything else       serve (the real image's own arguments)
 //	php occ maintenance:mode --on|--off   sets 'maintenance' => true|false in
 //	                    /var/www/html/config/config.php, as Nextcloud's occ does
+//	php occ upgrade     appends "upgrade $VERSION uid=N" to config/upgrade.log
+//	php occ user:resetpassword --password-from-env USER   sets USER's password
+//	                    to $OC_PASS: its SHA-256 in /var/www/html/data/
+//	                    standin-passwords/USER (the real one hashes it into the
+//	                    database); USER must be $NEXTCLOUD_ADMIN_USER, the one
+//	                    user the installation made
 //
 // The image also holds a static busybox as /bin/sh and the usual commands,
 // so health checks and `sh -c` run for real; databases are real images of
@@ -27,9 +33,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -161,8 +169,27 @@ var maintenanceRe = regexp.MustCompile(`(?m)^(\s*'maintenance'\s*=>\s*)(true|fal
 // one it sets 'maintenance' in config.php (adding the key when missing,
 // creating a minimal file when there is none) and says what it did.
 func occ(args []string) {
+	if len(args) == 2 && args[0] == "occ" && args[1] == "upgrade" {
+		// As Nextcloud's after a new image: the stand-in notes the run (and
+		// the image's $VERSION) in config/upgrade.log beside config.php.
+		f, err := os.OpenFile(filepath.Join(filepath.Dir(ConfigPHP), "upgrade.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, err = fmt.Fprintf(f, "upgrade %s uid=%d\n", os.Getenv("VERSION"), os.Getuid())
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("Nextcloud is already latest version")
+		return
+	}
+	if len(args) >= 2 && args[0] == "occ" && args[1] == "user:resetpassword" {
+		resetPassword(args[2:])
+		return
+	}
 	if len(args) < 3 || args[0] != "occ" || args[1] != "maintenance:mode" || (args[2] != "--on" && args[2] != "--off") {
-		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off`")
+		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ maintenance:mode --on|--off` and `php occ upgrade`")
 		os.Exit(2)
 	}
 	on := args[2] == "--on"
@@ -202,4 +229,36 @@ func occ(args []string) {
 	} else {
 		fmt.Println("Maintenance mode disabled")
 	}
+}
+
+// PasswordDir holds the stand-in's users' password hashes.
+const PasswordDir = "/var/www/html/data/standin-passwords"
+
+// resetPassword stands in for `php occ user:resetpassword
+// --password-from-env USER`, with the real one's messages.
+func resetPassword(args []string) {
+	if len(args) != 2 || args[0] != "--password-from-env" {
+		fmt.Fprintln(os.Stderr, "stand-in php: only `php occ user:resetpassword --password-from-env USER`")
+		os.Exit(2)
+	}
+	user := args[1]
+	if user == "" || user != os.Getenv("NEXTCLOUD_ADMIN_USER") {
+		fmt.Fprintln(os.Stderr, "User does not exist")
+		os.Exit(1)
+	}
+	pass := os.Getenv("OC_PASS")
+	if pass == "" {
+		fmt.Fprintln(os.Stderr, "--password-from-env given, but OC_PASS is empty!")
+		os.Exit(1)
+	}
+	sum := sha256.Sum256([]byte(pass))
+	err := os.MkdirAll(PasswordDir, 0o750)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(PasswordDir, user), []byte(hex.EncodeToString(sum[:])+"\n"), 0o640)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("Successfully reset password for %s\n", user)
 }
