@@ -227,6 +227,12 @@ func removeLeftovers() {
 		docker(ctx, append([]string{"volume", "rm", "-f"}, strings.Fields(ids)...)...)
 	}
 	detachDrillLoops()
+	// A killed run's work folder (its data disks' files, the served repo).
+	if old, _ := filepath.Glob("/var/tmp/hla-e2e-*"); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 func repoRoot() string {
