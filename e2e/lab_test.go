@@ -213,7 +213,7 @@ func (l *Lab) collect() string {
 // removeLeftovers removes what an earlier, killed drill left: every
 // container, network and volume with the drill's label on the machine's
 // engine (the guests' engines and their containers go with them), then
-// the loop devices of the drill's data disks.
+// the loop devices of the drill's data disks and its work folders.
 func removeLeftovers() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
