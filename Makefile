@@ -32,7 +32,7 @@ test: test-deps
 # The whole-lab drill (docs/e2e.md): the six guests as systemd containers,
 # results in e2e-results.md. Needs root, the Docker Engine and debootstrap.
 e2e: test-deps
-	$(GO) test -tags e2e -count=1 -timeout 25m -v ./e2e/
+	$(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e/
 
 # Every performance figure next to its target (scripts/bench.sh): start-up,
 # the no-op pass against the Ansible peer, polls, push to applied, memory,

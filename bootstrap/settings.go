@@ -54,6 +54,12 @@ type Settings struct {
 	AgentURL      string
 	AgentChecksum string // sha256:HEX
 	Repo, Branch  string // what the agents pull
+	// TrustedKeys, KnownHosts, Interval and Listen go into every guest's
+	// agent.yaml (lab keys bootstrap.trusted_keys, .known_hosts,
+	// .interval, .listen).
+	TrustedKeys      []string
+	KnownHosts       string
+	Interval, Listen string
 
 	Domain  string
 	CIDR    netip.Prefix
@@ -89,6 +95,8 @@ func SettingsFor(l *lab.Lab, override Settings) Settings {
 			set(&s.AgentChecksum, b.Agent.Checksum)
 		}
 		s.SSHKeys = append(s.SSHKeys, b.SSHKeys...)
+		s.TrustedKeys = append(s.TrustedKeys, b.TrustedKeys...)
+		s.KnownHosts, s.Interval, s.Listen = b.KnownHosts, b.Interval, b.Listen
 	}
 	o := override
 	for _, p := range []struct {

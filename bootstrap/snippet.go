@@ -3,10 +3,12 @@ package bootstrap
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/daemon"
 	"github.com/homelab-agent/homelab-agent/agent/firewall"
 )
 
@@ -16,11 +18,11 @@ const (
 	// in the guest.
 	DefaultDataDevice = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_drive-scsi1"
 	DataLabel         = "homelab-data"
-	DataDir           = "/srv/data"
-	AgentConfigPath   = "/etc/homelab-agent/agent.yaml"
+	DataDir           = daemon.DataDir
+	AgentConfigPath   = daemon.ConfigPath
 	AgentBinary       = "/usr/local/bin/homelab-agent"
 	FirstbootPath     = "/usr/local/lib/homelab-agent/firstboot.sh"
-	UnitPath          = "/etc/systemd/system/homelab-agent.service"
+	UnitPath          = daemon.UnitPath
 	// IdentityPath is the guest's age identity (vault.IdentityFile).
 	IdentityPath   = "/etc/homelab-agent/age.key"
 	DeployKeyPath  = "/etc/homelab-agent/deploy_key"
@@ -38,8 +40,14 @@ type VendorInput struct {
 	// DataDevice is the data disk (default DefaultDataDevice); tests point
 	// it at a loop device.
 	DataDevice string
-	// Interval is the agent's poll interval (default 15s).
-	Interval string
+	// Interval is the agent's poll interval (default 15s); Listen its
+	// HTTP address (the agent's default, 127.0.0.1:9123, when empty).
+	Interval, Listen string
+	// TrustedKeys are the keys whose signatures the agent requires
+	// (agent.yaml trusted_keys); KnownHosts the lab repo server's SSH
+	// host keys (known_hosts lines). Neither is a secret.
+	TrustedKeys []string
+	KnownHosts  string
 	// Secrets, when set, are handed to the guest: its age identity and
 	// how its agent reaches the lab repo (see GuestSecrets).
 	Secrets *GuestSecrets
@@ -47,8 +55,10 @@ type VendorInput struct {
 
 // VendorData renders a host's cloud-init vendor data: a #cloud-config that
 // installs qemu-guest-agent, curl and nftables, writes
-// /etc/homelab-agent/agent.yaml, the agent's systemd unit and the
-// firewall's boot unit (the same firewall.BootUnit that install writes), and runs a first-boot script that formats
+// /etc/homelab-agent/agent.yaml (repo, branch, host, interval, listen,
+// trusted_keys, auth.known_hosts), the agent's systemd unit and the
+// firewall's boot unit (the very ones install writes: daemon.Unit and
+// firewall.BootUnit), and runs a first-boot script that formats
 // the data disk only when it carries nothing (blkid -p finds no signature,
 // so a re-attached disk keeps its data), mounts it by label at /srv/data,
 // downloads the agent checked against its sha256 and enables the unit.
@@ -69,22 +79,26 @@ func VendorData(in VendorInput) []byte {
 		Token      string `yaml:"token,omitempty"`
 	}
 	cfg := struct {
-		Repo          string `yaml:"repo"`
-		Branch        string `yaml:"branch"`
-		Host          string `yaml:"host"`
-		Interval      string `yaml:"interval"`
-		Auth          *auth  `yaml:"auth,omitempty"`
-		WebhookSecret string `yaml:"webhook_secret,omitempty"`
-	}{Repo: in.Repo, Branch: in.Branch, Host: in.Host, Interval: in.Interval}
+		Repo          string   `yaml:"repo"`
+		Branch        string   `yaml:"branch"`
+		Host          string   `yaml:"host"`
+		Interval      string   `yaml:"interval"`
+		Listen        string   `yaml:"listen,omitempty"`
+		TrustedKeys   []string `yaml:"trusted_keys,omitempty"`
+		Auth          *auth    `yaml:"auth,omitempty"`
+		WebhookSecret string   `yaml:"webhook_secret,omitempty"`
+	}{Repo: in.Repo, Branch: in.Branch, Host: in.Host, Interval: in.Interval, Listen: in.Listen, TrustedKeys: in.TrustedKeys}
 	type file struct {
 		Path        string `yaml:"path"`
 		Permissions string `yaml:"permissions"`
 		Content     string `yaml:"content"`
 	}
 	var secretFiles []file
+	a := &auth{}
+	knownHosts := in.KnownHosts
 	if s := in.Secrets; s != nil {
 		cfg.WebhookSecret = s.WebhookSecret
-		a := &auth{Token: s.Token}
+		a.Token = s.Token
 		if s.Identity != "" {
 			secretFiles = append(secretFiles, file{IdentityPath, "0600", s.Identity})
 		}
@@ -92,13 +106,16 @@ func VendorData(in VendorInput) []byte {
 			a.SSHKey = DeployKeyPath
 			secretFiles = append(secretFiles, file{DeployKeyPath, "0600", strings.TrimRight(s.DeployKey, "\n") + "\n"})
 		}
-		if s.KnownHosts != "" {
-			a.KnownHosts = KnownHostsPath
-			secretFiles = append(secretFiles, file{KnownHostsPath, "0644", strings.TrimRight(s.KnownHosts, "\n") + "\n"})
-		}
-		if *a != (auth{}) {
-			cfg.Auth = a
-		}
+		// The admin file's LAB_KNOWN_HOSTS (older labs) joins the lab's.
+		knownHosts = joinLines(knownHosts, s.KnownHosts)
+	}
+	var plainFiles []file
+	if knownHosts != "" {
+		a.KnownHosts = KnownHostsPath
+		plainFiles = append(plainFiles, file{KnownHostsPath, "0644", knownHosts})
+	}
+	if *a != (auth{}) {
+		cfg.Auth = a
 	}
 	agentYAML, _ := yaml.Marshal(cfg)
 	doc := struct {
@@ -109,9 +126,9 @@ func VendorData(in VendorInput) []byte {
 	}{
 		PackageUpdate: true,
 		Packages:      []string{"qemu-guest-agent", "curl", "ca-certificates", "nftables"},
-		WriteFiles: append(append([]file{
-			{AgentConfigPath, "0600", string(agentYAML)}}, secretFiles...),
-			file{UnitPath, "0644", unit},
+		WriteFiles: append(append(append([]file{
+			{AgentConfigPath, "0600", string(agentYAML)}}, secretFiles...), plainFiles...),
+			file{UnitPath, "0644", string(daemon.Unit(AgentBinary))},
 			file{firewall.BootUnitPath, "0644", string(firewall.BootUnit())},
 			file{FirstbootPath, "0755", FirstbootScript(in)},
 		),
@@ -128,22 +145,6 @@ func VendorData(in VendorInput) []byte {
 	enc.Close()
 	return b.Bytes()
 }
-
-const unit = `[Unit]
-Description=homelab-agent: converge this VM from the lab repo
-Wants=network-online.target
-After=network-online.target
-RequiresMountsFor=/srv/data
-
-[Service]
-Type=notify
-ExecStart=/usr/local/bin/homelab-agent run --config /etc/homelab-agent/agent.yaml
-Restart=on-failure
-RestartSec=10s
-
-[Install]
-WantedBy=multi-user.target
-`
 
 // FirstbootScript is the shell script the vendor data runs once the
 // packages are in: data disk, then agent. Running it again changes nothing.
@@ -192,6 +193,20 @@ systemctl daemon-reload
 systemctl enable homelab-agent-firewall.service
 systemctl enable --now homelab-agent.service
 `
+
+// joinLines joins two blocks of lines, each line once, ending in a newline.
+func joinLines(a, b string) string {
+	var out []string
+	for _, l := range strings.Split(a+"\n"+b, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "\n") + "\n"
+}
 
 // shq quotes a string for the shell.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -9,11 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/homelab-agent/homelab-agent/agent/daemon"
+	"github.com/homelab-agent/homelab-agent/agent/lab"
 	"github.com/homelab-agent/homelab-agent/bootstrap"
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
@@ -176,5 +180,83 @@ func TestFirstbootFormatsOnlyEmptyDisks(t *testing.T) {
 	got, err := exec.Command("debugfs", "-R", "cat marker", disk).Output()
 	if err != nil || string(got) != "precious data\n" {
 		t.Fatalf("data lost after the second run: %q %v", got, err)
+	}
+}
+
+// TestVendorDataCompletesTheAgent: the lab's bootstrap keys trusted_keys,
+// known_hosts, interval and listen reach the guest's agent.yaml, which
+// the agent's own loader reads back as the lab says; known_hosts is a
+// plain file (no secret); and the unit is the very one `install` writes
+// (watchdog, TimeoutStartSec, Restart=always).
+func TestVendorDataCompletesTheAgent(t *testing.T) {
+	const (
+		owner = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx+/9Kq0= owner@laptop"
+		hosts = "git.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq58th6GOB3MGNPh1E8kdKqhrAXCLLq1bYLu"
+	)
+	src := `domain: home.example
+network: {cidr: 192.168.100.0/24, gateway: 192.168.100.1}
+hosts:
+  dns1: {ip: 192.168.100.2, role: dns, vm: {vmid: 102}}
+bootstrap:
+  repo: https://git.example/lab.git
+  agent: {url: "https://releases.example/homelab-agent", checksum: "sha256:` + strings.Repeat("cd", 32) + `"}
+  trusted_keys: ["` + owner + `"]
+  known_hosts: |
+    ` + hosts + `
+  interval: 30s
+  listen: 0.0.0.0:9123
+`
+	l, err := lab.Parse(".", []byte(src), lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, _, err := bootstrap.Specs(l, bootstrap.SettingsFor(l, bootstrap.Settings{}))
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("specs %v %v", specs, err)
+	}
+	var doc struct {
+		WriteFiles []struct{ Path, Permissions, Content string } `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal(specs[0].Snippet, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if specs[0].Secret {
+		t.Error("a snippet without secrets is marked secret")
+	}
+	root := t.TempDir()
+	perms := map[string]string{}
+	for _, f := range doc.WriteFiles {
+		perms[f.Path] = f.Permissions
+		p := filepath.Join(root, f.Path)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(f.Content), 0o600)
+	}
+	cfg, err := daemon.LoadConfig(filepath.Join(root, bootstrap.AgentConfigPath), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "dns1" || time.Duration(cfg.Interval) != 30*time.Second || cfg.Listen != "0.0.0.0:9123" ||
+		!slices.Equal(cfg.TrustedKeys, []string{owner}) || cfg.Auth.KnownHosts != bootstrap.KnownHostsPath {
+		t.Errorf("agent.yaml as the agent reads it: %+v", cfg)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, bootstrap.KnownHostsPath)); string(b) != hosts+"\n" || perms[bootstrap.KnownHostsPath] != "0644" {
+		t.Errorf("known_hosts %q mode %s", b, perms[bootstrap.KnownHostsPath])
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, bootstrap.UnitPath))
+	if !bytes.Equal(unit, daemon.Unit(bootstrap.AgentBinary)) {
+		t.Errorf("the vendor unit is not install's:\n%s", unit)
+	}
+	for _, want := range []string{"TimeoutStartSec=15min", "WatchdogSec=2min", "Restart=always", "RequiresMountsFor=/srv/data", "Type=notify"} {
+		if !bytes.Contains(unit, []byte(want)) {
+			t.Errorf("unit lacks %s", want)
+		}
+	}
+	// install writes the same bytes.
+	res, err := daemon.Install(daemon.InstallOptions{Root: t.TempDir(), Bin: bootstrap.AgentBinary, Host: "dns1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(res.Unit); !bytes.Equal(b, unit) {
+		t.Errorf("install's unit differs from the vendor data's")
 	}
 }

@@ -67,7 +67,8 @@ func Specs(l *lab.Lab, s Settings) (specs []*VMSpec, skipped []string, err error
 		if _, err := gib(v.Data); err != nil {
 			return nil, nil, fmt.Errorf("host %s: data_disk: %w", h.Name, err)
 		}
-		v.vendor = VendorInput{Host: h.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: agentSum}
+		v.vendor = VendorInput{Host: h.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: agentSum,
+			Interval: s.Interval, Listen: s.Listen, TrustedKeys: s.TrustedKeys, KnownHosts: s.KnownHosts}
 		v.Snippet = VendorData(v.vendor)
 		specs = append(specs, v)
 	}

@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,16 +81,19 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func TestDrill(t *testing.T) {
 	res := &results{t0: time.Now()}
 	defer res.write(t)
-	// The machine's own docker0 must outlive the drill (its engine shares
-	// the machine's network namespace); checked after every cleanup.
-	if _, err := net.InterfaceByName("docker0"); err == nil {
-		t.Cleanup(func() {
-			if _, err := net.InterfaceByName("docker0"); err != nil {
-				t.Errorf("the drill removed the machine's docker0: %v", err)
-			}
-		})
-	}
+	// The drill leaves the machine as it found it: compared after every
+	// cleanup (registered first, so it runs last).
+	// A killed run's leftovers go first: they are not the machine's.
+	removeLeftovers()
+	before := takeMachineState(t)
+	var nets []string
+	t.Cleanup(func() {
+		if os.Getenv("E2E_KEEP") == "" {
+			checkMachineLeftAsFound(t, before, nets)
+		}
+	})
 	l := NewLab(t)
+	nets = l.netIDs
 	scenario := func(name string, fn func(t *testing.T) (string, string)) {
 		if t.Failed() {
 			res.add(result{name, "not run", "", "an earlier scenario failed"})
@@ -136,17 +139,25 @@ func TestDrill(t *testing.T) {
 	scenario("from zero", l.fromZero)
 }
 
-// coldStart starts the six guests, provisions each with its vendor data,
-// waits until all converge, then checks DNS, the firewall matrix and the
-// app containers.
+// coldStart boots the six guests from the plain image with bootstrap's
+// vendor data (cloud-init installs its packages, formats the data disk
+// and starts the agent, which installs what the roles need), waits until
+// all converge, then checks DNS, the firewall matrix and the app
+// containers in each guest's own engine.
 func (l *Lab) coldStart(t *testing.T) (string, string) {
 	start := time.Now()
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var cloudInit []string
 	for _, g := range l.Guests {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.startGuest(g)
+			t0 := time.Now()
+			l.startGuest(g, l.vendorData(g))
+			mu.Lock()
+			cloudInit = append(cloudInit, g.Name+" "+ms(time.Since(t0)))
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -154,19 +165,8 @@ func (l *Lab) coldStart(t *testing.T) (string, string) {
 		t.FailNow()
 	}
 	booted := time.Since(start)
-	for _, g := range l.Guests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.engineMounts(g)
-			l.provision(g)
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	took := l.waitAll(l.Guests, start, 10*time.Minute, "cold start: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
+	slices.Sort(cloudInit)
+	took := l.waitAll(l.Guests, start, 20*time.Minute, "cold start: every guest converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
 		return converged(s, l.Good)
 	})
 	var slowest time.Duration
@@ -188,9 +188,10 @@ func (l *Lab) coldStart(t *testing.T) (string, string) {
 	names := l.checkDNS()
 	checks := l.checkFirewall()
 	apps := l.checkApps()
-	return ms(converge), fmt.Sprintf("6 guests booted in %s, all converged %s after start (slowest guest); Type=notify units active/running; "+
-		"secrets: %s; DNS: %d names answered correctly to each of the 5 other guests (dig); firewall: %d connection checks between guests; app containers running: %s",
-		ms(booted), ms(slowest), sealed, names, checks, apps)
+	pkgs := l.checkPackages()
+	return ms(converge), fmt.Sprintf("6 guests from the plain image, cloud-init done in %s (per guest: %s); all converged %s after start (slowest guest); Type=notify units active/running; "+
+		"secrets: %s; packages the agent installed through the lab's cache: %s; DNS: %d names answered correctly to each of the 5 other guests (dig); firewall: %d connection checks between guests; app containers running (each guest's own engine, health gate on): %s",
+		ms(booted), strings.Join(cloudInit, ", "), ms(slowest), sealed, pkgs, names, checks, apps)
 }
 
 // checkDNS asks the dns guest for every lab name from every other guest.
@@ -265,8 +266,8 @@ func (l *Lab) checkFirewall() int {
 		{"media", "photos", 2283, false},
 		{"proxy", "media", 8096, true}, // traefik to jellyfin
 		{"cloud", "media", 8096, false},
-		{"proxy", "media", 8081, true}, // the whoami app's expose port
-		{"dns1", "media", 8081, false},
+		{"proxy", "media", 80, true}, // the whoami app's expose port
+		{"dns1", "media", 80, false},
 		{gw, "cloud", 22, true}, // SSH from the gateway only
 		{"dns1", "cloud", 22, false},
 		{"cloud", "proxy", 443, true}, // traefik's entry points: the whole lab
@@ -276,8 +277,8 @@ func (l *Lab) checkFirewall() int {
 	}
 	for _, c := range checks {
 		to := l.guest(c.to)
-		// The app guests' published ports are on the drill's engine, not in
-		// the guest's network namespace: a listener in the guest stands in.
+		// Where an app publishes the port (its guest's engine), the app
+		// answers; elsewhere a listener in the guest stands in.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		// A listener that answers one connection; replaced per check.
 		lis := fmt.Sprintf("timeout 15 nc -l -p %d -q 0 </dev/null >/dev/null 2>&1 &", c.port)
@@ -325,40 +326,64 @@ func (l *Lab) checkFirewall() int {
 	return len(checks)
 }
 
-// checkApps checks that every app project's containers run on the engine.
+// checkApps checks that every app project's containers run, each in its
+// own guest's engine.
 func (l *Lab) checkApps() string {
 	var out []string
-	for _, p := range appProjects {
-		out = append(out, p+" "+l.checkProject(p, 2*time.Minute))
+	for _, p := range slices.Sorted(maps.Keys(appProjects)) {
+		out = append(out, p+"@"+appProjects[p]+" "+l.checkProject(p, 2*time.Minute))
 	}
 	return strings.Join(out, ", ")
 }
 
-// checkProject waits until every container of the project runs and
-// returns "running/all".
+// checkProject waits until every container of the project runs in its
+// guest's engine and returns "running/all".
 func (l *Lab) checkProject(p string, timeout time.Duration) string {
+	g := l.guest(appProjects[p])
 	deadline := time.Now().Add(timeout)
-	{
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			all, _ := docker(ctx, "-H", "unix://"+engineSock, "ps", "-a", "--filter", "label=dev.homelab-agent.project="+p, "--format", "{{.Names}} {{.State}}")
-			cancel()
-			lines := strings.Split(strings.TrimSpace(all), "\n")
-			running := 0
-			for _, ln := range lines {
-				if strings.HasSuffix(ln, " running") {
-					running++
-				}
+	for {
+		all, _ := l.inEngine(g, "ps", "-a", "--filter", "label=dev.homelab-agent.project="+p, "--format", "{{.Names}} {{.State}}")
+		lines := strings.Split(strings.TrimSpace(all), "\n")
+		running := 0
+		for _, ln := range lines {
+			if strings.HasSuffix(ln, " running") {
+				running++
 			}
-			if all != "" && running == len(lines) {
-				return fmt.Sprintf("%d/%d", running, len(lines))
+		}
+		if all != "" && running == len(lines) {
+			return fmt.Sprintf("%d/%d", running, len(lines))
+		}
+		if time.Now().After(deadline) {
+			l.fail("app project %s on %s: containers not all running:\n%s", p, g.Name, all)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// checkPackages checks that the agent installed each role's packages
+// (dpkg says installed) and that none of them was in the image.
+func (l *Lab) checkPackages() string {
+	want := map[string][]string{
+		"dns": {"bind9"}, "tailscale-router": {"tailscale"},
+		"traefik": {"docker.io"}, "nextcloud": {"docker.io", "restic"}, "immich": {"docker.io", "restic"}, "jellyfin": {"docker.io"},
+	}
+	var out []string
+	for _, g := range l.Guests {
+		for _, p := range want[g.Role] {
+			v, err := l.in(g, "dpkg-query", "-W", "-f", "${Status} ${Version}", p)
+			if err != nil || !strings.HasPrefix(v, "install ok installed ") {
+				l.fail("%s: package %s not installed: %q %v", g.Name, p, v, err)
 			}
-			if time.Now().After(deadline) {
-				l.fail("app project %s: containers not all running:\n%s", p, all)
-			}
-			time.Sleep(time.Second)
+			out = append(out, g.Name+" "+p+" "+strings.TrimPrefix(v, "install ok installed "))
 		}
 	}
+	img := l.Image
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if got, _ := docker(ctx, "run", "--rm", "--network", "none", img, "sh", "-c", "dpkg-query -W -f '${Package}\\n' bind9 restic docker.io tailscale nftables git 2>/dev/null || true"); strings.TrimSpace(got) != "" {
+		l.fail("the guest image carries packages the roles need: %s", got)
+	}
+	return strings.Join(out, ", ")
 }
 
 // pushChange pushes a change of the DNS upstream and measures
@@ -540,7 +565,7 @@ func (l *Lab) kill9(t *testing.T) (string, string) {
 		l.fail("systemd counted %q restarts of the agent after 10 kills, want 10", strings.TrimSpace(out))
 	}
 	return fmt.Sprintf("to converged p50 %s / max %s", ms(percentile(ds, .5)), ms(percentile(ds, 1))),
-		fmt.Sprintf("guest cloud (nextcloud: containers and files); SIGKILL 0–1.5 s after a webhook for a new commit; systemd restarted it (%s, RestartSec=10s) and it converged all 10 times", strings.TrimSpace(out))
+		fmt.Sprintf("guest cloud (nextcloud: containers and files); SIGKILL 0–1.5 s after a webhook for a new commit; systemd restarted it (%s, Restart=always, RestartSec=5s) and it converged all 10 times", strings.TrimSpace(out))
 }
 
 // drift removes the media guest's Jellyfin container by hand (docker rm
@@ -558,16 +583,19 @@ func (l *Lab) drift(t *testing.T) (string, string) {
 		before = st.Drift.Repaired
 	}
 	start := time.Now()
-	l.must("-H", "unix://"+engineSock, "rm", "-f", ctr)
+	if out, err := l.inEngine(g, "rm", "-f", ctr); err != nil {
+		l.fail("%v %s", err, out)
+	}
 	took := l.waitAll([]*Guest{g}, start, 2*time.Minute, "drift repaired on media", func(g *Guest, s *Status) bool {
 		return s.Drift != nil && s.Drift.Repaired > before
 	})
 	st, _ = l.status(g)
-	running := strings.TrimSpace(l.must("-H", "unix://"+engineSock, "inspect", "-f", "{{.State.Running}}", ctr))
+	running, _ := l.inEngine(g, "inspect", "-f", "{{.State.Running}}", ctr)
+	running = strings.TrimSpace(running)
 	if running != "true" {
 		l.fail("%s after the repair: running=%s", ctr, running)
 	}
-	return ms(took[g.Name]), fmt.Sprintf("`docker rm -f %s` on the engine; the media agent's next poll (interval %s) recreated it and counted drift (%d repaired; %s)",
+	return ms(took[g.Name]), fmt.Sprintf("`docker rm -f %s` in the media guest's engine; the media agent's next poll (interval %s) recreated it and counted drift (%d repaired; %s)",
 		ctr, st.Interval, st.Drift.Repaired-before, strings.Join(st.Drift.LastChanges, "; "))
 }
 
@@ -621,21 +649,19 @@ sync`
 	l.drData = before
 	vendor := g.Vendor
 
-	// The disaster: the VM, its disk and its containers are gone.
+	// The disaster: the VM, its containers and its data are gone. A new VM
+	// gets a new, blank data disk: the same loop device over an emptied
+	// file.
 	l.must("rm", "-f", "-v", g.Container)
 	l.must("volume", "rm", g.Volume)
-	if ids := strings.Fields(l.must("-H", "unix://"+engineSock, "ps", "-aq", "--filter", "label=dev.homelab-agent.project=nextcloud")); len(ids) > 0 {
-		l.must(append([]string{"-H", "unix://" + engineSock, "rm", "-f"}, ids...)...)
-	}
+	l.wipeDisk(g)
 
 	start := time.Now()
-	l.startGuest(g)
-	l.engineMounts(g)
-	l.provision(g)
+	l.startGuest(g, l.vendorData(g))
 	if string(g.Vendor) != string(vendor) {
 		l.fail("the recreated guest got other vendor data")
 	}
-	l.waitAll([]*Guest{g}, start, 5*time.Minute, "recreated cloud converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
+	l.waitAll([]*Guest{g}, start, 15*time.Minute, "recreated cloud converged on "+l.Good[:8], func(g *Guest, s *Status) bool {
 		return converged(s, l.Good)
 	})
 	how := l.restored(g, svc, before)
@@ -644,7 +670,7 @@ sync`
 	if got := l.psql("nextcloud-db-1", "SELECT v FROM e2e_dr", 2*time.Minute); got != row {
 		l.fail("nextcloud's database after the restore: %q, want the row %q written before the backup", got, row)
 	}
-	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s and a row in Nextcloud's PostgreSQL, backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container, data volume and nextcloud containers destroyed; recreated with byte-identical vendor data; %s; sha256, owner and mode of every file identical; the row read back with psql; nextcloud containers %s",
+	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s and a row in Nextcloud's PostgreSQL, backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container (with its engine and the nextcloud containers) destroyed, data disk blanked; recreated from the plain image with byte-identical vendor data (cloud-init formatted the disk, the agent reinstalled its packages); %s; sha256, owner and mode of every file identical; the row read back with psql; nextcloud containers %s",
 		strings.Count(before, "\n")/2, svc, ms(backupTook), how, apps)
 }
 
@@ -670,14 +696,14 @@ func (l *Lab) restored(g *Guest, dir, want string) string {
 	return ""
 }
 
-// psql runs sql in a PostgreSQL container of the drill's engine (as the
+// psql runs sql in a PostgreSQL container of the cloud guest's engine (as the
 // nextcloud user, over TCP to 127.0.0.1 as the image trusts it), retrying
 // while the server starts, and returns its unaligned output.
 func (l *Lab) psql(container, sql string, timeout time.Duration) string {
 	l.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		cmd := exec.Command("docker", "-H", "unix://"+engineSock, "exec", "-i", container,
+		cmd := exec.Command("docker", "exec", "-i", l.guest("cloud").Container, guestDocker, "exec", "-i", container,
 			"psql", "-v", "ON_ERROR_STOP=1", "-At", "-h", "127.0.0.1", "-U", "nextcloud", "-d", "nextcloud")
 		cmd.Stdin = strings.NewReader(sql)
 		out, err := cmd.CombinedOutput()

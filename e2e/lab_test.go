@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -41,11 +41,17 @@ const (
 	labelKey    = "dev.homelab-agent.e2e"
 	agentListen = "0.0.0.0:9123"
 	pollEvery   = "5s"
+	// cacheVolume keeps the package cache's downloads between runs (label
+	// cacheLabel: kept on purpose, like the drill's images).
+	cacheVolume = "homelab-e2e-apt-cache"
+	// tailscaleRepo is the stand-in for pkgs.tailscale.com/stable/debian,
+	// served by the git server.
+	tailscaleRepo = "http://" + gitIP + "/files/tailscale/debian"
 )
 
-// appProjects are the Docker projects the sample lab's app guests create on
-// the drill's private engine (engine_test.go), which they share.
-var appProjects = []string{"traefik", "nextcloud", "immich", "jellyfin", "whoami"}
+// appProjects are the Docker projects of the sample lab's app guests, each
+// on its guest's own engine.
+var appProjects = map[string]string{"traefik": "proxy", "nextcloud": "cloud", "immich": "photos", "jellyfin": "media", "whoami": "media"}
 
 // standinImages are the images the roles' compose files and the sample
 // lab's app name; each is tagged as its test image (dockertest.ImageFor:
@@ -82,16 +88,25 @@ type Lab struct {
 	// backed up (cloud's /srv/data/nextcloud).
 	drData  string
 	Started time.Time
-	engine  *exec.Cmd
+	// netIDs are the Docker networks the drill made (lab, way out), for
+	// the machine-state comparison.
+	netIDs []string
+	// images maps each name the roles use to the test image standing in.
+	images  map[string]string
+	standin string // the stand-in image's tag
+	boots   int    // guest boots so far: each a fresh cloud-init instance
 }
 
 // Guest is one of the lab's hosts as a systemd container.
 type Guest struct {
 	Name, IP, Role string
 	Container      string
-	Volume         string
-	Docker         bool // has the machine's Docker socket
-	Vendor         []byte
+	// Volume is an app guest's /var/lib/docker (its engine's data).
+	Volume string
+	// Disk is the data disk's file and Loop its loop device.
+	Disk, Loop string
+	Docker     bool // runs a Docker Engine of its own
+	Vendor     []byte
 }
 
 func docker(ctx context.Context, args ...string) (string, error) {
@@ -195,11 +210,11 @@ func (l *Lab) collect() string {
 	return dir
 }
 
-// removeLeftovers removes what an earlier, killed drill left: the drill's
-// engine (with every app container), and every container, network and
-// volume with the drill's label on the machine's engine.
+// removeLeftovers removes what an earlier, killed drill left: every
+// container, network and volume with the drill's label on the machine's
+// engine (the guests' engines and their containers go with them), then
+// the loop devices of the drill's data disks and its work folders.
 func removeLeftovers() {
-	stopEngine()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if ids, _ := docker(ctx, "ps", "-aq", "--filter", "label="+labelKey); strings.TrimSpace(ids) != "" {
@@ -210,6 +225,13 @@ func removeLeftovers() {
 	}
 	if ids, _ := docker(ctx, "volume", "ls", "-q", "--filter", "label="+labelKey); strings.TrimSpace(ids) != "" {
 		docker(ctx, append([]string{"volume", "rm", "-f"}, strings.Fields(ids)...)...)
+	}
+	detachDrillLoops()
+	// A killed run's work folder (its data disks' files, the served repo).
+	if old, _ := filepath.Glob("/var/tmp/hla-e2e-*"); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
 	}
 }
 
@@ -231,34 +253,49 @@ func gitRun(dir string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// NewLab builds the binaries, the lab repo and the network with its
-// servers; the guests are started by Up.
+// NewLab builds the lab network with its servers (git, S3, the package
+// cache and the stand-in Tailscale repository), the binaries and the lab
+// repo; the guests are started by the scenarios.
 func NewLab(t *testing.T) *Lab {
 	l := &Lab{t: t, ID: fmt.Sprintf("e2e%d", os.Getpid()), Started: time.Now()}
 	l.Net = l.ID + "-lab"
 	l.Secret = "e2e-webhook-secret"
 	removeLeftovers()
-	t.Cleanup(func() {
-		if os.Getenv("E2E_KEEP") != "" {
-			t.Logf("E2E_KEEP set: leaving the lab %s running", l.ID)
-			return
-		}
-		removeLeftovers()
-	})
-	l.Image = guestImage(t)
 	dir, err := os.MkdirTemp("/var/tmp", "hla-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
 	l.Dir = dir
+	t.Cleanup(func() {
+		if os.Getenv("E2E_KEEP") != "" {
+			t.Logf("E2E_KEEP set: leaving the lab %s running (%s)", l.ID, dir)
+			return
+		}
+		removeLeftovers()
+		os.RemoveAll(dir)
+	})
+	l.Image = guestImage(t)
+	for _, d := range []string{"srv/files", "bin"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
 
-	// The agent, static, as a release would be; and the lab servers.
-	for _, b := range []struct{ out, pkg string }{
-		{"srv/files/homelab-agent", "./cmd/homelab-agent"},
-		{"bin/labsvc", "./e2e/labsvc"},
+	// The lab network has no way out; only the package cache is also on a
+	// second network, to reach Debian's mirror.
+	l.must("network", "create", "--internal", "--subnet", labSubnet, "--gateway", dockerGW, "--label", labelKey+"=1", l.Net)
+	l.must("network", "create", "--label", labelKey+"=1", l.ID+"-out")
+	for _, n := range []string{l.Net, l.ID + "-out"} {
+		l.netIDs = append(l.netIDs, strings.TrimSpace(l.must("network", "inspect", "-f", "{{.Id}}", n)))
+	}
+	l.startCache()
+	key := l.tailscaleRepo()
+
+	// The agent, static, as a release would be (with the stand-in
+	// Tailscale repository's test key: e2e builds only), and the lab servers.
+	for _, b := range []struct{ out, pkg, ldflags string }{
+		{"srv/files/homelab-agent", "./cmd/homelab-agent", " -X github.com/homelab-agent/homelab-agent/roles/tailscale.e2eRepo=" + tailscaleRepo + "|" + base64.StdEncoding.EncodeToString(key)},
+		{"bin/labsvc", "./e2e/labsvc", ""},
 	} {
-		cmd := exec.Command("go", "build", "-tags", "e2e", "-trimpath", "-ldflags", "-s -w -X main.version=e2e", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd := exec.Command("go", "build", "-tags", "e2e", "-trimpath", "-ldflags", "-s -w -X main.version=e2e"+b.ldflags, "-o", filepath.Join(dir, b.out), b.pkg)
 		cmd.Dir = repoRoot()
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -269,15 +306,14 @@ func NewLab(t *testing.T) *Lab {
 	sum := sha256.Sum256(bin)
 	l.AgentSHA = hex.EncodeToString(sum[:])
 
-	// The lab repo: the sample lab, pointed at the drill's S3 server, the
-	// whoami app moved off port 80 (the app guests share one engine, so
-	// published ports share the machine's).
+	// The lab repo: the sample lab, pointed at the drill's S3 server, with
+	// the agents' poll interval and listen address set where bootstrap
+	// takes them from (bootstrap.interval, bootstrap.listen).
 	l.Work = filepath.Join(dir, "work")
 	copyDir(t, filepath.Join(repoRoot(), "fixtures", "lab"), l.Work)
 	l.edit("homelab.yaml", "repository: s3:https://s3.us-west-004.backblazeb2.com/lab-backups",
 		"repository: s3:http://"+s3IP+":9000/lab-backups\n  init: true")
-	l.edit("homelab.yaml", "expose: {subdomain: whoami, port: 80}", "expose: {subdomain: whoami, port: 8081}")
-	l.edit("apps/whoami/compose.yaml", `"80:80"`, `"8081:80"`)
+	l.edit("homelab.yaml", "apps:\n", "bootstrap: {interval: "+pollEvery+", listen: \""+agentListen+"\"}\napps:\n")
 	l.sealSecrets()
 	l.Bare = filepath.Join(dir, "srv/git/lab.git")
 	for _, args := range [][]string{
@@ -296,31 +332,25 @@ func NewLab(t *testing.T) *Lab {
 		t.Fatal(err)
 	}
 
-	// The network, the gateway and the servers.
-	l.must("network", "create", "--internal", "--subnet", labSubnet, "--gateway", dockerGW, "--label", labelKey+"=1", l.Net)
+	// The gateway and the servers.
 	l.must("run", "-d", "--name", l.ID+"-gateway", "--hostname", "gateway", "--network", l.Net, "--ip", gatewayIP,
 		"--label", labelKey+"=1", l.Image, "sleep", "infinity")
 	l.must("run", "-d", "--name", l.ID+"-git", "--hostname", "git", "--network", l.Net, "--ip", gitIP,
 		"--label", labelKey+"=1", "-v", filepath.Join(dir, "srv")+":/srv", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
-		l.Image, "/opt/e2e/labsvc", "git", "/srv/git", ":80")
+		cacheImage(t), "/opt/e2e/labsvc", "git", "/srv/git", ":80")
 	l.must("run", "-d", "--name", l.ID+"-s3", "--hostname", "s3", "--network", l.Net, "--ip", s3IP,
 		"--label", labelKey+"=1", "-v", filepath.Join(dir, "bin")+":/opt/e2e:ro",
 		l.Image, "/opt/e2e/labsvc", "s3", ":9000")
 
-	if _, err := os.Stat("/etc/traefik"); os.IsNotExist(err) {
-		// The engine's namespace mounts the proxy guest's /etc/traefik here.
-		os.Mkdir("/etc/traefik", 0o755)
-		t.Cleanup(func() { os.Remove("/etc/traefik") })
-	}
-	l.startEngine()
 	for _, h := range l.Lab.Hosts {
-		g := &Guest{Name: h.Name, IP: h.IP.String(), Role: h.Role, Container: l.ID + "-" + h.Name, Volume: l.ID + "-" + h.Name + "-data"}
+		g := &Guest{Name: h.Name, IP: h.IP.String(), Role: h.Role, Container: l.ID + "-" + h.Name, Volume: l.ID + "-" + h.Name + "-docker"}
 		switch h.Role {
 		case "traefik", "nextcloud", "immich", "jellyfin":
 			g.Docker = true
 		}
 		l.Guests = append(l.Guests, g)
 	}
+	l.prepareImages()
 	return l
 }
 
@@ -390,19 +420,22 @@ func (l *Lab) push() string {
 	return c
 }
 
-// vendorInput is what bootstrap would put into the host's snippet, with
-// the agent served by the lab's git server and the data disk as the
-// container's volume.
-func (l *Lab) vendorInput(g *Guest) bootstrap.VendorInput {
+// vendorData is the guest's vendor data as `homelab-agent bootstrap`
+// renders it: the lab repo and the agent on the git server, the agent's
+// sha256, the lab's bootstrap settings (bootstrap.interval, .listen) and
+// the secrets bootstrap hands out with the master key. The from-zero
+// scenario checks that bootstrap wrote the same bytes.
+func (l *Lab) vendorData(g *Guest) []byte {
+	l.t.Helper()
 	sec, err := bootstrap.GuestSecretsOf(l.Work, l.Master, g.Name)
 	if err != nil {
 		l.fail("%s: the secrets bootstrap hands out: %v", g.Name, err)
 	}
-	return bootstrap.VendorInput{
-		Host: g.Name, Repo: "http://" + gitIP + "/lab.git", Branch: "main",
-		AgentURL: "http://" + gitIP + "/files/homelab-agent", AgentSHA256: l.AgentSHA,
-		Interval: pollEvery, Secrets: sec,
-	}
+	s := bootstrap.SettingsFor(l.Lab, bootstrap.Settings{Repo: "http://" + gitIP + "/lab.git", AgentURL: "http://" + gitIP + "/files/homelab-agent"})
+	return bootstrap.VendorData(bootstrap.VendorInput{
+		Host: g.Name, Repo: s.Repo, Branch: s.Branch, AgentURL: s.AgentURL, AgentSHA256: l.AgentSHA,
+		Interval: s.Interval, Listen: s.Listen, TrustedKeys: s.TrustedKeys, KnownHosts: s.KnownHosts, Secrets: sec,
+	})
 }
 
 // secretsEnv holds the lab's secrets (demo stand-ins and the S3 server's
@@ -417,184 +450,6 @@ RESTIC_PASSWORD=e2e restic password
 AWS_ACCESS_KEY_ID=AKIAE2E
 AWS_SECRET_ACCESS_KEY=e2e-secret-key
 `
-
-// tailscaleStandin stands in for the tailscale CLI on the router guest:
-// no tailnet is reachable from the drill. It keeps the prefs `up` sets.
-const tailscaleStandin = `#!/bin/sh
-# tailscale stand-in for the e2e drill: keeps what "up" sets, reports Running after it.
-st=/var/lib/tailscale-standin
-mkdir -p "$st"
-case "$1" in
-debug) cat "$st/prefs.json" 2>/dev/null || echo '{"WantRunning":false}' ;;
-status) if [ -f "$st/prefs.json" ]; then echo '{"BackendState":"Running"}'; else echo '{"BackendState":"NeedsLogin"}'; fi ;;
-up)
-  host= routes=
-  for a in "$@"; do
-    case $a in --hostname=*) host=${a#--hostname=} ;; --advertise-routes=*) routes=${a#--advertise-routes=} ;; esac
-  done
-  r=$(printf '%s' "$routes" | sed 's/[^,][^,]*/"&"/g')
-  printf '{"WantRunning":true,"Hostname":"%s","AdvertiseRoutes":[%s],"CorpDNS":false,"NoSNAT":false}\n' "$host" "$r" >"$st/prefs.json" ;;
-*) echo "tailscale stand-in: unsupported: $*" >&2; exit 1 ;;
-esac
-`
-
-const tailscaledUnit = `[Unit]
-Description=tailscaled stand-in for the e2e drill
-[Service]
-ExecStart=/bin/sleep infinity
-[Install]
-WantedBy=multi-user.target
-`
-
-// agentDropIn is the operator's addition to the snippet's unit: the
-// webhook secret, a listen address the gateway can post webhooks to, and
-// health_gate off: the app containers run on the drill's engine in the
-// machine's network namespace, where the guests' probes of 127.0.0.1
-// cannot reach them (docs/e2e.md, deviations), so a failing probe is only
-// reported.
-func (l *Lab) agentDropIn() string {
-	return "[Service]\nEnvironment=HOMELAB_AGENT_LISTEN=" + agentListen +
-		"\nEnvironment=HOMELAB_AGENT_HEALTH_GATE=false\n"
-}
-
-// startGuest creates the guest's container (and its data volume unless it
-// exists) and waits for systemd to finish booting.
-func (l *Lab) startGuest(g *Guest) {
-	l.t.Helper()
-	l.must("volume", "create", "--label", labelKey+"=1", g.Volume)
-	args := []string{"run", "-d", "--name", g.Container, "--hostname", g.Name, "--network", l.Net, "--ip", g.IP,
-		"--label", labelKey + "=1", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cgroupns=host",
-		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
-		"--stop-signal", "SIGRTMIN+3", "-v", g.Volume + ":/srv/data"}
-	if g.Docker {
-		args = append(args, "-v", engineSock+":/var/run/docker.sock")
-	}
-	l.must(append(args, l.Image, "/lib/systemd/systemd")...)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		out, _ := l.in(g, "systemctl", "is-system-running")
-		s := strings.TrimSpace(out)
-		if s == "running" || s == "degraded" {
-			break
-		}
-		if time.Now().After(deadline) {
-			l.fail("%s: systemd did not finish booting: %q", g.Name, s)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
-// cloudConfig is the part of the vendor data the drill interprets.
-type cloudConfig struct {
-	PackageUpdate bool     `yaml:"package_update"`
-	Packages      []string `yaml:"packages"`
-	WriteFiles    []struct {
-		Path        string `yaml:"path"`
-		Permissions string `yaml:"permissions"`
-		Content     string `yaml:"content"`
-	} `yaml:"write_files"`
-	RunCmd [][]string `yaml:"runcmd"`
-}
-
-// vmOnlyPackages are packages of the vendor data that only make sense in a
-// VM: the drill's guest image does not carry them.
-var vmOnlyPackages = map[string]bool{"qemu-guest-agent": true}
-
-// provision does what the operator and cloud-init do on a fresh VM:
-// secrets.env (and the router's tailscale, a stand-in here) by the
-// operator; then the vendor data as cloud-init runs it: packages,
-// write_files, runcmd as one shell script.
-func (l *Lab) provision(g *Guest) {
-	l.t.Helper()
-	l.prepare(g)
-	l.applyVendorData(g, bootstrap.VendorData(l.vendorInput(g)))
-}
-
-// prepare is the operator's part: secrets.env, the unit drop-in, and the
-// router's tailscale (a stand-in).
-func (l *Lab) prepare(g *Guest) {
-	l.t.Helper()
-	must := func(err error) {
-		if err != nil {
-			l.fail("%s: %v", g.Name, err)
-		}
-	}
-	must(writeFile(g.Container, "/etc/systemd/system/homelab-agent.service.d/e2e.conf", "0644", []byte(l.agentDropIn())))
-	if g.Role == "tailscale-router" {
-		must(writeFile(g.Container, "/usr/local/bin/tailscale", "0755", []byte(tailscaleStandin)))
-		must(writeFile(g.Container, "/etc/systemd/system/tailscaled.service", "0644", []byte(tailscaledUnit)))
-		// A VM has its own kernel settings; the container's /proc/sys is
-		// read-only unless remounted (sysctls of its network namespace only).
-		_, err := l.in(g, "mount", "-o", "remount,rw,bind", "/proc/sys")
-		must(err)
-	}
-}
-
-// applyVendorData runs a #cloud-config as cloud-init would: packages
-// (the guest image carries them: no mirror is reachable), write_files,
-// then runcmd as one shell script.
-func (l *Lab) applyVendorData(g *Guest, vendor []byte) {
-	l.t.Helper()
-	must := func(err error) {
-		if err != nil {
-			l.fail("%s: %v", g.Name, err)
-		}
-	}
-	g.Vendor = vendor
-	var cc cloudConfig
-	if !bytes.HasPrefix(g.Vendor, []byte("#cloud-config\n")) {
-		l.fail("%s: vendor data is not a #cloud-config", g.Name)
-	}
-	must(yaml.Unmarshal(g.Vendor, &cc))
-	for _, p := range cc.Packages {
-		if vmOnlyPackages[p] {
-			continue
-		}
-		if _, err := l.in(g, "dpkg-query", "-W", "-f", "${Status}", p); err != nil {
-			l.fail("%s: package %s of the vendor data is not in the guest image (no mirror is reachable): %v", g.Name, p, err)
-		}
-	}
-	for _, f := range cc.WriteFiles {
-		content := []byte(f.Content)
-		if f.Path == bootstrap.FirstbootPath {
-			content = []byte(dataDiskIsVolume(l.t, f.Content))
-		}
-		must(writeFile(g.Container, f.Path, f.Permissions, content))
-	}
-	var script strings.Builder
-	script.WriteString("#!/bin/sh\n")
-	for _, c := range cc.RunCmd {
-		for i, a := range c {
-			if i > 0 {
-				script.WriteByte(' ')
-			}
-			script.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-		}
-		script.WriteByte('\n')
-	}
-	must(writeFile(g.Container, "/var/lib/cloud/instance/scripts/runcmd", "0700", []byte(script.String())))
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	out, err := dexec(ctx, g.Container, nil, "sh", "-c", "/var/lib/cloud/instance/scripts/runcmd >/var/log/cloud-init-output.log 2>&1; s=$?; cat /var/log/cloud-init-output.log; exit $s")
-	if err != nil {
-		l.fail("%s: runcmd: %v\n%s", g.Name, err, out)
-	}
-}
-
-// dataDiskIsVolume takes the first-boot script's data-disk stanza out: the
-// guest's data disk is a Docker volume Docker has already mounted at
-// /srv/data (the format guard is tested on a real disk image by
-// bootstrap's TestFirstbootFormatsOnlyEmptyDisks). Everything else runs
-// as written.
-func dataDiskIsVolume(t *testing.T, script string) string {
-	start := strings.Index(script, "i=0\n")
-	endMarker := `mountpoint -q "$mnt" || mount "$mnt"` + "\n"
-	end := strings.Index(script, endMarker)
-	if start < 0 || end < start {
-		t.Fatalf("the first-boot script's data-disk stanza changed; update dataDiskIsVolume:\n%s", script)
-	}
-	return script[:start] + `mountpoint -q "$mnt" || { echo "firstboot(e2e): $mnt is not the data volume" >&2; exit 1; }` + "\n" + script[end+len(endMarker):]
-}
 
 // Status is the part of the agent's /status the drill reads.
 type Status struct {

@@ -22,15 +22,24 @@ const UnitPath = "/etc/systemd/system/homelab-agent.service"
 // EnvFile is an optional file of HOMELAB_AGENT_* overrides the unit reads.
 const EnvFile = "/etc/homelab-agent/agent.env"
 
+// DataDir is where a lab VM's data disk is mounted (bootstrap's vendor
+// data mounts it by label); the unit waits for it when it is a mount.
+const DataDir = "/srv/data"
+
 // Unit renders the systemd unit that runs `bin run`: Type=notify (READY
 // after the first converge), a watchdog, restart on failure, and a stop
-// timeout long enough to finish the resource in progress.
+// timeout long enough to finish the resource in progress. It is the one
+// unit both `install` and bootstrap's vendor data write.
 func Unit(bin string) []byte {
 	o := unit.NewUnitOption
 	opts := []*unit.UnitOption{
 		o("Unit", "Description", "homelab-agent: converge this host from the lab repo"),
 		o("Unit", "Wants", "network-online.target"),
 		o("Unit", "After", "network-online.target docker.service"),
+		// Where the data disk is a mount of its own, the agent waits for it
+		// (a restore must not fill the OS disk's /srv/data); elsewhere this
+		// only orders it after the root file system.
+		o("Unit", "RequiresMountsFor", DataDir),
 		o("Service", "Type", "notify"),
 		o("Service", "NotifyAccess", "main"),
 		o("Service", "ExecStart", bin+" run --config "+ConfigPath),

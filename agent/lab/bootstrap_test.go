@@ -63,3 +63,48 @@ func TestBootstrapSection(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapAgentSettings: the keys that reach every guest's agent.yaml
+// are checked where they are written.
+func TestBootstrapAgentSettings(t *testing.T) {
+	good := bootstrapBase + `bootstrap:
+  trusted_keys:
+    - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBx+/9Kq0= owner@laptop
+    - |
+      -----BEGIN PGP PUBLIC KEY BLOCK-----
+      mDMEZ
+      -----END PGP PUBLIC KEY BLOCK-----
+  known_hosts: |
+    # the lab's git server
+    git.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq58th6GOB3MGNPh1E8kdKqhrAXCLLq1bYLu
+  interval: 30s
+  listen: 0.0.0.0:9123
+`
+	l, err := Parse(".", []byte(good), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := l.Bootstrap; len(b.TrustedKeys) != 2 || b.Interval != "30s" || b.Listen != "0.0.0.0:9123" || !strings.Contains(b.KnownHosts, "git.example") {
+		t.Fatalf("bootstrap = %+v", b)
+	}
+	bad := bootstrapBase + `bootstrap:
+  trusted_keys: [/etc/homelab-agent/owner.pub]
+  known_hosts: "git.example not-a-key"
+  interval: 500ms
+  listen: "localhost:http"
+`
+	_, err = Parse(".", []byte(bad), Options{})
+	if err == nil {
+		t.Fatal("bad agent settings accepted")
+	}
+	for _, want := range []string{
+		`homelab.yaml:6:17: trusted_keys[0] is neither an OpenSSH public key line nor an armored OpenPGP public key block`,
+		`homelab.yaml:7:16: known_hosts line 1 is not a known_hosts line`,
+		`homelab.yaml:8:13: invalid interval "500ms"`,
+		`homelab.yaml:9:11: invalid listen address "localhost:http"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+}

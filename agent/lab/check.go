@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"maps"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
 	"github.com/homelab-agent/homelab-agent/agent/bounded"
@@ -458,6 +460,33 @@ func checkBootstrap(b *Bootstrap, errs *Errors) {
 	}
 	if b.Agent != nil && b.Agent.Checksum != "" && !strings.HasPrefix(b.Agent.Checksum, "sha256:") {
 		errs.At(b.Agent.ChecksumPos, "bootstrap.agent.checksum must be sha256:HEX")
+	}
+	for i, k := range b.TrustedKeys {
+		k = strings.TrimSpace(k)
+		if !sshKeyRe.MatchString(k) && !(strings.HasPrefix(k, "-----BEGIN PGP PUBLIC KEY BLOCK-----") && strings.HasSuffix(k, "-----END PGP PUBLIC KEY BLOCK-----")) {
+			errs.At(b.TrustedKeysPos, "trusted_keys[%d] is neither an OpenSSH public key line nor an armored OpenPGP public key block (a file name would name a file on the guest, which has none)", i)
+		}
+	}
+	for i, line := range strings.Split(b.KnownHosts, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if _, _, _, _, _, err := ssh.ParseKnownHosts([]byte(line)); err != nil {
+			errs.At(b.KnownHostsPos, "known_hosts line %d is not a known_hosts line (hosts keytype key): %v", i+1, err)
+		}
+	}
+	if b.Interval != "" {
+		if d, err := time.ParseDuration(b.Interval); err != nil || d < time.Second || d > 24*time.Hour {
+			errs.At(b.IntervalPos, "invalid interval %q: want a duration from 1s to 24h, such as 15s", b.Interval)
+		}
+	}
+	if b.Listen != "" {
+		host, port, err := net.SplitHostPort(b.Listen)
+		n, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || n < 1 || n > 65535 || (host != "" && net.ParseIP(host) == nil) {
+			errs.At(b.ListenPos, "invalid listen address %q: want IP:PORT, such as 0.0.0.0:9123", b.Listen)
+		}
 	}
 	if b.Repo != "" && strings.ContainsAny(b.Repo, " \t\n") {
 		errs.At(b.RepoPos, "invalid repo URL %q", b.Repo)

@@ -180,6 +180,19 @@ type Bootstrap struct {
 	RepoPos         Pos       `yaml:"-"`
 	Branch          string    `yaml:"branch"`
 	BranchPos       Pos       `yaml:"-"`
+	// TrustedKeys, KnownHosts, Interval and Listen go into every guest's
+	// agent.yaml through the vendor data (none is a secret): the keys
+	// whose signatures the agents require (SSH public key lines or
+	// armored OpenPGP public key blocks), the lab repo server's SSH host
+	// keys (known_hosts lines), the poll interval and the listen address.
+	TrustedKeys    []string `yaml:"trusted_keys"`
+	TrustedKeysPos Pos      `yaml:"-"`
+	KnownHosts     string   `yaml:"known_hosts"`
+	KnownHostsPos  Pos      `yaml:"-"`
+	Interval       string   `yaml:"interval"`
+	IntervalPos    Pos      `yaml:"-"`
+	Listen         string   `yaml:"listen"`
+	ListenPos      Pos      `yaml:"-"`
 }
 
 // Updates values of the os: key.

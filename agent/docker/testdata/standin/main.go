@@ -3,7 +3,11 @@
 // postgres, ...). What it does depends on the name it is called by:
 //
 //	standin serve       HTTP on $PORT (8080): /healthz is 200 once $HEALTHY_AFTER
-//	                    has passed (and /data/unhealthy is absent); / prints env
+//	                    has passed (and /data/unhealthy is absent); / prints env.
+//	                    With $TLS_NAMES (comma-separated DNS names, wildcards
+//	                    allowed) it serves HTTPS instead, with a self-signed
+//	                    certificate made at start naming them (a proxy's
+//	                    stand-in, whose routes are probed by name)
 //	standin health      exits 0 when http://127.0.0.1:$PORT/healthz answers 200
 //	standin exit N      exits with status N (one-shot jobs)
 //	anything else       serve (the real image's own arguments)
@@ -26,9 +30,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/signal"
@@ -73,6 +84,24 @@ func main() {
 	}
 }
 
+// selfSigned makes a certificate for names, signed by its own key.
+func selfSigned(names []string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
 func env(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -112,7 +141,20 @@ func serve() {
 		sort.Strings(e)
 		fmt.Fprintln(w, strings.Join(e, "\n"))
 	})
-	if err := http.ListenAndServe(":"+env("PORT", "8080"), mux); err != nil {
+	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: mux}
+	var err error
+	if names := os.Getenv("TLS_NAMES"); names != "" {
+		cert, cerr := selfSigned(strings.Split(names, ","))
+		if cerr != nil {
+			fmt.Fprintln(os.Stderr, cerr)
+			os.Exit(1)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		err = srv.ListenAndServeTLS("", "")
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
