@@ -630,7 +630,7 @@ sync`
 	// A row in Nextcloud's real PostgreSQL, written before the backup and
 	// read back after the guest's self-restore.
 	const row = "e2e-dr-row-7f3a"
-	l.psql("nextcloud-db-1", "CREATE TABLE IF NOT EXISTS e2e_dr (v text); INSERT INTO e2e_dr VALUES ('"+row+"'); CHECKPOINT;", time.Minute)
+	l.psql("nextcloud-db-1", "CREATE TABLE IF NOT EXISTS e2e_dr (v text); INSERT INTO e2e_dr VALUES ('"+row+"');", time.Minute)
 	bstart := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	out, err := dexec(ctx, g.Container, nil, "homelab-agent", "backup", "--host", g.Name, "--repo", "/var/lib/homelab-agent/repo")
@@ -670,7 +670,7 @@ sync`
 	if got := l.psql("nextcloud-db-1", "SELECT v FROM e2e_dr", 2*time.Minute); got != row {
 		l.fail("nextcloud's database after the restore: %q, want the row %q written before the backup", got, row)
 	}
-	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s and a row in Nextcloud's PostgreSQL, backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container (with its engine and the nextcloud containers) destroyed, data disk blanked; recreated from the plain image with byte-identical vendor data (cloud-init formatted the disk, the agent reinstalled its packages); %s; sha256, owner and mode of every file identical; the row read back with psql; nextcloud containers %s",
+	return "RTO " + ms(rto), fmt.Sprintf("guest cloud: %d files (8 MiB + 200 small + odd names) in %s and a row in Nextcloud's PostgreSQL (backed up as a pg_dumpall stream; the live database folder is excluded), backed up in %s by `homelab-agent backup` to the lab's S3 server; guest container (with its engine and the nextcloud containers) destroyed, data disk blanked; recreated from the plain image with byte-identical vendor data (cloud-init formatted the disk, the agent reinstalled its packages); %s; sha256, owner and mode of every file identical; the row read back with psql; nextcloud containers %s",
 		strings.Count(before, "\n")/2, svc, ms(backupTook), how, apps)
 }
 
@@ -684,6 +684,15 @@ func (l *Lab) restored(g *Guest, dir, want string) string {
 		j, _ := l.in(g, "journalctl", "-u", "homelab-agent", "--no-pager", "-o", "cat")
 		if !strings.Contains(j, "restored snapshot") {
 			l.fail("%s: data is back but the agent's journal does not show a self-restore", g.Name)
+		}
+		if g.Role == "nextcloud" {
+			// The database comes back from its dump (pg_dumpall, loaded
+			// into the fresh database before the app starts), not as live
+			// PostgreSQL files: the backup excludes those.
+			if !strings.Contains(j, "loaded its database dump nextcloud-database") {
+				l.fail("%s: the self-restore did not load Nextcloud's database dump (journal)", g.Name)
+			}
+			return "the agent self-restored it in its first converge: files, then the database from its dump before the app started"
 		}
 		return "the agent self-restored it in its first converge"
 	}
