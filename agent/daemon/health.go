@@ -74,9 +74,14 @@ func (d *Daemon) gate(ctx context.Context, head, prevGood string) (ok bool, why 
 		return true, ""
 	}
 	d.opts.Notify("STATUS=waiting for " + short(head) + " to be healthy")
+	// The pass recorded head as good in state.json; until its probes pass
+	// the status (and so the fleet: the next wave's gate) must not say so,
+	// or a higher wave would apply head on this host's stale health.
+	d.update(func(s *Status) { s.LastGoodCommit = prevGood })
 	rep := health.Wait(ctx, d.clock, spec, d.opts.HealthEvery)
 	d.recordHealth(head, rep)
 	if rep.OK() || ctx.Err() != nil {
+		d.refreshFromState()
 		return true, ""
 	}
 	why = "rolled back " + short(head) + ": " + rep.Failure()

@@ -26,7 +26,8 @@ func TestUnhealthyCommitIsRolledBack(t *testing.T) {
 	h := newHarness(t, nil)
 	clk := clock.NewFake(time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC))
 	var calls atomic.Int32
-	var broken atomic.Bool
+	var broken, goodTooSoon atomic.Bool
+	var c1 string
 	conf := filepath.Join(h.root, "etc/bind/named.conf")
 	probe := health.Func{Name: "named /health", F: func(context.Context) error {
 		calls.Add(1)
@@ -35,6 +36,11 @@ func TestUnhealthyCommitIsRolledBack(t *testing.T) {
 			return err
 		}
 		if strings.Contains(string(b), "mullvad-family") || broken.Load() {
+			// While the gate waits, the fleet (the next wave) must not see
+			// the commit as good.
+			if c1 != "" && h.d.FleetStatus().LastGood == c1 {
+				goodTooSoon.Store(true)
+			}
 			return errors.New("status 503")
 		}
 		return nil
@@ -49,12 +55,15 @@ func TestUnhealthyCommitIsRolledBack(t *testing.T) {
 	}
 
 	h.repo.Edit("homelab.yaml", "mullvad-base", "mullvad-family")
-	c1 := h.repo.CommitAndPush("an upstream the service cannot use")
+	c1 = h.repo.CommitAndPush("an upstream the service cannot use")
 	start := clk.Now()
 	s := converge()
 	want := "rolled back " + c1[:12] + ": named /health: status 503 after 1m30s"
 	if s.BadCommit != c1 || s.BadReason != want || s.AppliedCommit != c0 || s.LastGoodCommit != c0 {
 		t.Fatalf("after the broken commit: bad %s %q, applied %s, good %s", s.BadCommit, s.BadReason, s.AppliedCommit, s.LastGoodCommit)
+	}
+	if goodTooSoon.Load() {
+		t.Error("the fleet status gave the commit under its health gate as the last good one: the next wave would apply it")
 	}
 	if waited := clk.Now().Sub(start); waited < 90*time.Second || waited > 100*time.Second {
 		t.Errorf("waited %s for the probes, want the 90 s deadline", waited)
