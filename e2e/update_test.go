@@ -152,9 +152,9 @@ func (l *Lab) imageUpdates(t *testing.T) (string, string) {
 	if now := l.jellyfinImage(media); now.Digest != before.Digest {
 		l.fail("after the rollback jellyfin runs %s, want the previous %s", now.Digest, before.Digest)
 	}
-	text, _ := l.in(media, "homelab-agent", "status")
-	if !strings.Contains(text, "rolled back") || !strings.Contains(text, "10.11.0") {
-		l.fail("media's status does not name the failed update:\n%s", text)
+	text, serr := l.in(media, "homelab-agent", "status")
+	if serr == nil || !strings.Contains(text, "LAST UPDATE ROLLED BACK") || !strings.Contains(text, ":10.11.0") {
+		l.fail("media's status should name the rolled back update and exit 1 (%v):\n%s", serr, text)
 	}
 	down1 := outage()
 
