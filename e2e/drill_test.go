@@ -760,18 +760,35 @@ func (l *Lab) rotateSecrets(t *testing.T) (string, string) {
 	g := l.guest("cloud")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// A file of the service's, in the snapshot taken before the rotation.
+	if out, err := l.in(g, "sh", "-c", "echo before-rotation >/srv/data/nextcloud/e2e-rotation-marker"); err != nil {
+		l.fail("%v %s", err, out)
+	}
 	if out, err := dexec(ctx, g.Container, nil, "homelab-agent", "backup"); err != nil {
 		l.fail("backup before the rotation: %v\n%s", err, out)
 	}
 	out, err := dexec(ctx, g.Container, nil, "homelab-agent", "snapshots", "--service", "nextcloud", "--json")
 	var snaps []struct {
-		ID    string   `json:"id"`
-		Paths []string `json:"paths"`
+		ID   string   `json:"id"`
+		Tags []string `json:"tags"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &snaps) != nil || len(snaps) == 0 {
 		l.fail("snapshots before the rotation: %v\n%s", err, out)
 	}
-	old := snaps[len(snaps)-1]
+	// The newest snapshot of the files (a database dump is a snapshot of
+	// its own, tagged dump:<name>).
+	var old struct {
+		ID   string   `json:"id"`
+		Tags []string `json:"tags"`
+	}
+	for _, s := range snaps {
+		if !slices.ContainsFunc(s.Tags, func(t string) bool { return strings.HasPrefix(t, "dump:") }) {
+			old = s
+		}
+	}
+	if old.ID == "" {
+		l.fail("no files snapshot of nextcloud before the rotation:\n%s", out)
+	}
 	const verifier = "SELECT rolpassword FROM pg_authid WHERE rolname = 'nextcloud'"
 	before := l.psql("nextcloud-db-1", verifier, time.Minute)
 
@@ -809,9 +826,9 @@ func (l *Lab) rotateSecrets(t *testing.T) (string, string) {
 	if out, err := restic(newPW, "restore", old.ID, "--target", target, "--verify"); err != nil {
 		l.fail("snapshot %s, taken before the rotation, does not restore with the new password: %v\n%s", old.ID[:8], err, out)
 	}
-	n, err := l.in(g, "sh", "-c", `find "$1" -type f | wc -l; rm -rf "$1"`, "sh", target)
+	n, err := l.in(g, "sh", "-c", `grep -rqx before-rotation "$1" || exit 3; find "$1" -type f | wc -l; rm -rf "$1"`, "sh", target)
 	if err != nil || strings.TrimSpace(n) == "0" {
-		l.fail("the restored snapshot %s holds no files: %q %v", old.ID[:8], n, err)
+		l.fail("the snapshot %s restored without the file written before it: %q %v", old.ID[:8], n, err)
 	}
 	for _, h := range l.Guests {
 		j, _ := l.in(h, "journalctl", "-u", "homelab-agent", "--no-pager", "-o", "cat")
