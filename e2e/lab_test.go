@@ -477,9 +477,10 @@ type Status struct {
 
 	Images []ImageRecord `json:"images"`
 	Health *struct {
-		OK      bool   `json:"ok"`
-		Commit  string `json:"commit"`
-		Failure string `json:"failure"`
+		OK        bool      `json:"ok"`
+		Commit    string    `json:"commit"`
+		Failure   string    `json:"failure"`
+		CheckedAt time.Time `json:"checked_at"`
 	} `json:"health"`
 
 	LastApply time.Time `json:"last_apply"`
