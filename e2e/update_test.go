@@ -36,9 +36,9 @@ type ImageRecord struct {
 }
 
 // imageUpdates: media's Jellyfin follows a registry with policy minor and
-// an update window that opens two minutes after the push. A broken
-// 10.11.0 (the stand-in answering on the wrong port) is seen but not
-// applied before the window; inside it the agent backs up, recreates,
+// an update window that opens three minutes after the push. A broken
+// 10.11.0 (the stand-in answering on the wrong port), in the registry
+// before the push, is seen but not applied before the window; inside it the agent backs up, recreates,
 // waits for health, and rolls back to the previous digest, and status
 // names the failed update; Jellyfin serves throughout but for the two
 // recreates. Then a good 10.11.1 is applied inside the same window. Done
@@ -72,9 +72,16 @@ func (l *Lab) imageUpdates(t *testing.T) (string, string) {
 		l.fail("restarting media's agent: %v %s", err, out)
 	}
 
-	// The window: daily at the minute two minutes from now (the guests
-	// share the machine's clock, UTC), 15 minutes long.
-	open := time.Now().UTC().Add(2 * time.Minute).Truncate(time.Minute)
+	// A broken 10.11.0: the stand-in answers on 8097, the port is 8096.
+	l.engine(media, "create", "--name", "e2e-bad", updateRepo+":10.10.0")
+	l.engine(media, "commit", "-c", "ENV PORT=8097", "e2e-bad", updateRepo+":10.11.0")
+	l.engine(media, "rm", "e2e-bad")
+	l.engine(media, "push", "-q", updateRepo+":10.11.0")
+
+	// The window: daily at the minute three minutes from now (the guests
+	// share the machine's clock, UTC), 15 minutes long: the lab converges
+	// (wave by wave) and media's first check sees 10.11.0 before it opens.
+	open := time.Now().UTC().Add(3 * time.Minute).Truncate(time.Minute)
 	window := fmt.Sprintf("%d %d * * *", open.Minute(), open.Hour())
 	compose := strings.Replace(jellyfinCompose(8096), "image: docker.io/jellyfin/jellyfin:10.10", "image: "+updateRepo+":10.10.0", 1)
 	if err := os.WriteFile(filepath.Join(l.Work, "media", "compose.yaml"), []byte(compose), 0o644); err != nil {
@@ -88,13 +95,11 @@ func (l *Lab) imageUpdates(t *testing.T) (string, string) {
 		return converged(s, c)
 	})
 	l.Good = c
-	before := l.jellyfinImage(media)
-
-	// A broken 10.11.0: the stand-in answers on 8097, the port is 8096.
-	l.engine(media, "create", "--name", "e2e-bad", updateRepo+":10.10.0")
-	l.engine(media, "commit", "-c", "ENV PORT=8097", "e2e-bad", updateRepo+":10.11.0")
-	l.engine(media, "rm", "e2e-bad")
-	l.engine(media, "push", "-q", updateRepo+":10.11.0")
+	var before ImageRecord
+	l.waitImage(media, time.Minute, "jellyfin's image checked", func(r ImageRecord) bool {
+		before = r
+		return r.Digest != ""
+	})
 
 	var seen ImageRecord
 	l.waitImage(media, 90*time.Second, "10.11.0 seen as available", func(r ImageRecord) bool {
