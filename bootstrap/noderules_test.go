@@ -19,8 +19,6 @@ import (
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
-var nsPrefix = fmt.Sprintf("bs%d", os.Getpid()%100000)
-
 func run(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -30,12 +28,7 @@ func run(t *testing.T, args ...string) {
 
 func netns(t *testing.T, name string) string {
 	t.Helper()
-	name = nsPrefix + name
-	exec.Command("ip", "netns", "del", name).Run()
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
+	return testreq.Netns(t, "bs", name)
 }
 
 // within runs fn on a thread that entered the namespace (and then dies).
@@ -161,7 +154,7 @@ func TestNodeRulesInNamespaces(t *testing.T) {
 		{out, "10.233.0.1:8006", true},
 	} {
 		if got := connects(c.from, c.to); got != c.want {
-			t.Errorf("%s -> %s: connected %v, want %v", strings.TrimPrefix(c.from, nsPrefix), c.to, got, c.want)
+			t.Errorf("%s -> %s: connected %v, want %v", c.from[strings.Index(c.from, "-")+1:], c.to, got, c.want)
 		}
 	}
 	if !echoed(guest, "10.232.0.1") {

@@ -19,9 +19,6 @@ import (
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
 
-// netnsPrefix makes namespace and interface names unique to this process.
-var netnsPrefix = fmt.Sprintf("fw%d", os.Getpid()%100000)
-
 // needKernel skips (or fails under CI) unless the test can make
 // namespaces and program nftables in them.
 func needKernel(t testing.TB) {
@@ -44,12 +41,7 @@ func sh(t testing.TB, args ...string) string {
 // newNS creates a network namespace with lo up, removed when the test ends.
 func newNS(t testing.TB, name string) string {
 	t.Helper()
-	name = netnsPrefix + name
-	exec.Command("ip", "netns", "del", name).Run()
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
+	return testreq.Netns(t, "fw", name)
 }
 
 func nsPath(ns string) string { return "/run/netns/" + ns }
@@ -161,7 +153,7 @@ func checkMatrix(t *testing.T, flows []flow) {
 	for i, f := range flows {
 		if got[i] != f.allowed {
 			want := map[bool]string{true: "allowed", false: "denied"}
-			t.Errorf("%s -> %s/%s: got %s, want %s", strings.TrimPrefix(f.from, netnsPrefix), f.to, f.proto,
+			t.Errorf("%s -> %s/%s: got %s, want %s", nsName(f.from), f.to, f.proto,
 				want[got[i]], want[f.allowed])
 		}
 	}
@@ -208,4 +200,10 @@ func genID(t testing.TB, ns string) uint32 {
 	}
 	t.Fatal("no generation id in the answer")
 	return 0
+}
+
+// nsName is a namespace's name without testreq.Netns's "fw<pid>-".
+func nsName(ns string) string {
+	_, name, _ := strings.Cut(ns, "-")
+	return name
 }

@@ -27,15 +27,7 @@ type netns struct {
 
 func newNetns(t *testing.T, name string) *netns {
 	t.Helper()
-	testreq.Root(t)
-	testreq.Tool(t, "ip")
-	n := &netns{name: fmt.Sprintf("hla-%s-%d", name, os.Getpid())}
-	exec.Command("ip", "netns", "del", n.name).Run()
-	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
-		testreq.Missing(t, "cannot create a network namespace: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })
-	n.ip(t, "link", "set", "lo", "up")
+	n := &netns{name: testreq.Netns(t, "dns", name)}
 	fd, err := unix.Open("/run/netns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

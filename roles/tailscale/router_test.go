@@ -197,14 +197,7 @@ func TestRouterUp(t *testing.T) {
 
 // TestForwarding turns forwarding on in a namespace's running kernel.
 func TestForwarding(t *testing.T) {
-	testreq.Root(t)
-	testreq.Tool(t, "ip")
-	ns := fmt.Sprintf("tsfwd%d", os.Getpid()%100000)
-	exec.Command("ip", "netns", "del", ns).Run()
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := testreq.Netns(t, "ts", "fwd")
 	value := func() string {
 		out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-c",
 			"cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding").CombinedOutput()
