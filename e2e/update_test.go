@@ -178,8 +178,9 @@ func (l *Lab) imageUpdates(t *testing.T) (string, string) {
 	close(stop)
 	down2 := outage()
 
-	// Back to the role's own compose file for the scenarios after this one
-	// (from zero rebuilds media, whose new loopback has no registry).
+	// Back to the role's own compose file, so that a scenario added after
+	// this one finds media as the sample lab has it (a rebuilt media would
+	// have no registry on its loopback).
 	l.edit("homelab.yaml", "    compose: media/compose.yaml\n    updates: {policy: minor, window: \""+window+"\", window_length: 15m}\n", "")
 	os.RemoveAll(filepath.Join(l.Work, "media"))
 	if _, err := gitRun(l.Work, "add", "-A"); err != nil {
