@@ -255,15 +255,23 @@ func TestRunKill9MidApply(t *testing.T) {
 		t.Fatalf("plan after restart: %v\n%s", err, out.String())
 	}
 
-	// status, human and JSON, against the running agent.
-	out.Reset()
-	r = newRoot(&out, &out)
-	r.SetArgs([]string{"status", "--config", config})
-	if err := r.Execute(); err != nil {
-		t.Fatalf("status: %v\n%s", err, out.String())
-	}
-	if !strings.Contains(out.String(), "applied    "+repo.Git("rev-parse", "HEAD")+" (good)") {
-		t.Fatalf("status:\n%s", out.String())
+	// status, human and JSON, against the running agent. The agent writes
+	// its state file before it refreshes the status it serves, so the
+	// state seen above may be a moment ahead of /status.
+	headSHA := repo.Git("rev-parse", "HEAD")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out.Reset()
+		r = newRoot(&out, &out)
+		r.SetArgs([]string{"status", "--config", config})
+		if err := r.Execute(); err != nil {
+			t.Fatalf("status: %v\n%s", err, out.String())
+		}
+		if strings.Contains(out.String(), "applied    "+headSHA+" (good)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not show %s applied:\n%s", headSHA, out.String())
+		}
 	}
 	out.Reset()
 	r = newRoot(&out, &out)
