@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,11 +38,19 @@ type Runner struct {
 	Now func() time.Time
 	// RetryLock makes restic wait this long for a lock held elsewhere.
 	RetryLock time.Duration
+	// HoldWait is how long a backup that quiesces its service waits for
+	// another holder of it (an image update under its health check, a
+	// restore) before it fails (default DefaultHoldWait).
+	HoldWait time.Duration
 
 	mu     sync.Mutex // one operation at a time in this process
 	smu    sync.Mutex // guards status
 	status *Status
 }
+
+// DefaultHoldWait bounds a backup's wait for its held service: longer
+// than an image update's health check (5 min) and its recreates.
+const DefaultHoldWait = 15 * time.Minute
 
 // Result is the outcome of one service's backup.
 type Result struct {
@@ -226,7 +235,7 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 	if j.Quiesce != nil {
 		// While the service is quiesced (Jellyfin stopped), a pass of the
 		// daemon must not start it again.
-		h, herr := hold.Take(r.Config.Root, j.Service, "backup quiesce")
+		h, herr := hold.Wait(ctx, r.Config.Root, j.Service, "backup quiesce", cmp.Or(r.HoldWait, DefaultHoldWait), time.Second)
 		if herr != nil {
 			return res, &Error{Op: op, Code: -1, Kind: KindQuiesce, Msg: herr.Error()}
 		}

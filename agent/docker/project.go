@@ -178,7 +178,7 @@ func (p *Project) environ() []string {
 // CheckApply implements resource.Resource: one list call to see the
 // project's containers; with nothing to do, nothing else is called.
 func (p *Project) CheckApply(ctx context.Context, env *resource.Env, apply bool) (*resource.Change, error) {
-	if reason, held := hold.Check(env.Root, p.Name); held {
+	if reason, held := hold.Check(env.Root, p.Name); held && !hold.Owned(ctx, p.Name) {
 		return &resource.Change{ID: p.ID(), Subsystem: p.Subsystem(), Action: resource.ActionHeld,
 			Summary: fmt.Sprintf("held by %s: containers left as they are this pass", reason)}, nil
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/homelab-agent/homelab-agent/agent/clock"
 	"github.com/homelab-agent/homelab-agent/agent/docker/dockertest"
+	"github.com/homelab-agent/homelab-agent/agent/health"
+	"github.com/homelab-agent/homelab-agent/agent/hold"
 	"github.com/homelab-agent/homelab-agent/agent/images"
 	"github.com/homelab-agent/homelab-agent/agent/images/imagestest"
 	"github.com/homelab-agent/homelab-agent/agent/lab"
@@ -157,6 +159,23 @@ func (h *updateHarness) runningDigest(svc string) string {
 	return ""
 }
 
+// heldProbe is a health probe that records who holds the project.
+type heldProbe struct {
+	root, project string
+	seen          []string
+}
+
+func (p *heldProbe) String() string { return "hold of " + p.project }
+
+func (p *heldProbe) Check(context.Context) error {
+	r, held := hold.Check(p.root, p.project)
+	if !held {
+		r = "free"
+	}
+	p.seen = append(p.seen, r)
+	return nil
+}
+
 var window = &lab.Updates{Window: "0 4 * * 0"}
 
 func withPolicy(p string) *lab.Updates { u := *window; u.Policy = p; return &u }
@@ -174,13 +193,27 @@ func TestUpdateThatPassesHealthIsKept(t *testing.T) {
 	u := h.updater()
 	var backups []string
 	u.Backup = func(_ context.Context, project string) error {
-		// The backup runs before the recreate: the old image still runs.
+		// The backup runs before the recreate: the old image still runs,
+		// and the project is not held yet (the backup holds it itself).
+		if r, held := hold.Check(h.env.Root, project); held {
+			t.Errorf("the project is held during the backup before the update: %s", r)
+		}
 		backups = append(backups, project+" "+h.runningDigest("web"))
 		return nil
 	}
+	// While the new image is judged, the update holds the project against
+	// the scheduled backups' quiesce steps.
+	probe := &heldProbe{root: h.env.Root, project: h.name}
+	u.Health = health.Spec{Probes: []health.Probe{probe}, Deadline: 10 * time.Second}
 	out, err := p.Update(context.Background(), h.env, u)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(probe.seen) == 0 || !strings.HasPrefix(probe.seen[0], "image update of web by pid") {
+		t.Errorf("holders seen by the health check: %q", probe.seen)
+	}
+	if r, held := hold.Check(h.env.Root, h.name); held {
+		t.Errorf("still held after the update: %s", r)
 	}
 	if len(backups) != 1 || backups[0] != h.name+" "+v0 {
 		t.Errorf("backups before the update: %q, want one of %s on %s", backups, h.name, v0)

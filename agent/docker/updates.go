@@ -173,6 +173,10 @@ type Outcome struct {
 	CheckError string
 }
 
+// HoldWait is how long an update waits for a backup or a restore that
+// holds its project before it gives up until the next pass.
+var HoldWait = 5 * time.Minute
+
 // Update checks the project's services in dependency order and updates,
 // one at a time, those whose registry has news and whose window is open:
 // pull by digest, backup, recreate, wait for health (containers, the
@@ -330,6 +334,16 @@ func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Cli
 			return fail(images.ResultFailed, "the backup before the update failed, nothing changed: %v", err)
 		}
 	}
+	// Until the new image is judged, the project is held: a scheduled
+	// backup's quiesce step waits instead of stopping the service under
+	// its health check (which would roll back a good update), and a
+	// restore is refused. The recreate below runs as the holder.
+	h, err := hold.Wait(ctx, env.Root, p.Name, "image update of "+s.Service, HoldWait, time.Second)
+	if err != nil {
+		return fail(images.ResultFailed, "nothing changed: %v", err)
+	}
+	defer h.Release()
+	ctx = h.Context(ctx)
 	if err := cli.ImageTag(ctx, byDigest, newRef); err != nil {
 		return fail(images.ResultFailed, "tagging %s as %s: %v", byDigest, newRef, err)
 	}

@@ -7,6 +7,7 @@
 package hold
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -21,9 +22,13 @@ const Dir = "/var/lib/homelab-agent/hold"
 
 // Hold is a service held by this process.
 type Hold struct {
-	f    *os.File
-	path string
+	f       *os.File
+	path    string
+	service string
 }
+
+// ErrHeld is the error Take wraps when another live holder has the service.
+var ErrHeld = errors.New("already held")
 
 func path(root, service string) string {
 	return filepath.Join(root, Dir, service)
@@ -47,7 +52,7 @@ func Take(root, service, reason string) (*Hold, error) {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			r, _ := Check(root, service)
-			return nil, fmt.Errorf("hold: %s is already held (%s)", service, r)
+			return nil, fmt.Errorf("hold: %s is %w (%s)", service, ErrHeld, r)
 		}
 		return nil, fmt.Errorf("hold: locking %s: %w", p, err)
 	}
@@ -55,7 +60,44 @@ func Take(root, service, reason string) (*Hold, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(msg), 0)
 	}
-	return &Hold{f: f, path: p}, nil
+	return &Hold{f: f, path: p, service: service}, nil
+}
+
+// Wait is Take, tried again every interval while another holder has the
+// service, for at most max: a backup's quiesce step waits for an image
+// update's health check rather than stopping the service under it.
+func Wait(ctx context.Context, root, service, reason string, max, interval time.Duration) (*Hold, error) {
+	end := time.Now().Add(max)
+	for {
+		h, err := Take(root, service, reason)
+		if err == nil || !errors.Is(err, ErrHeld) || !time.Now().Before(end) {
+			if err != nil && errors.Is(err, ErrHeld) && max > 0 {
+				err = fmt.Errorf("%w; waited %s", err, max)
+			}
+			return h, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w; stopped waiting: %w", err, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+type ownedKey struct{ service string }
+
+// Context marks ctx as the holder's own work: a pass run with it
+// converges the held service (an image update recreating the container it
+// holds against the scheduled backups), where any other pass leaves it be.
+func (h *Hold) Context(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownedKey{h.service}, h)
+}
+
+// Owned reports whether ctx runs under this process's hold of service
+// (see Context) and the hold is still taken.
+func Owned(ctx context.Context, service string) bool {
+	h, _ := ctx.Value(ownedKey{service}).(*Hold)
+	return h != nil && h.f != nil
 }
 
 // Release ends the hold and removes the marker.

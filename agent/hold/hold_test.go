@@ -1,11 +1,14 @@
 package hold
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/internal/testreq"
 )
@@ -59,5 +62,58 @@ func TestDeadHolderIsNoHold(t *testing.T) {
 	}
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatal("stale marker not removed")
+	}
+}
+
+// TestWaitTakesWhenTheHolderReleases: a backup's quiesce step waits for an
+// image update's hold rather than failing, and gives up after its bound.
+func TestWaitTakesWhenTheHolderReleases(t *testing.T) {
+	root := t.TempDir()
+	upd, err := Take(root, "jellyfin", "image update of jellyfin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Wait(context.Background(), root, "jellyfin", "backup quiesce", 150*time.Millisecond, 20*time.Millisecond); !errors.Is(err, ErrHeld) ||
+		!strings.Contains(err.Error(), "image update of jellyfin") || !strings.Contains(err.Error(), "waited 150ms") {
+		t.Fatalf("wait past its bound: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Wait(ctx, root, "jellyfin", "backup quiesce", time.Minute, 20*time.Millisecond); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with its context done: %v", err)
+	}
+	released := time.Now().Add(300 * time.Millisecond)
+	time.AfterFunc(300*time.Millisecond, func() { upd.Release() })
+	h, err := Wait(context.Background(), root, "jellyfin", "backup quiesce", 10*time.Second, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	if time.Now().Before(released) {
+		t.Fatal("took the hold before its holder released it")
+	}
+	if r, held := Check(root, "jellyfin"); !held || !strings.HasPrefix(r, "backup quiesce by pid") {
+		t.Fatalf("after the wait: %q %v", r, held)
+	}
+}
+
+// TestOwned: only the holder's own context owns the hold, and only while
+// it is taken.
+func TestOwned(t *testing.T) {
+	root := t.TempDir()
+	h, err := Take(root, "jellyfin", "image update of jellyfin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := h.Context(context.Background())
+	if !Owned(ctx, "jellyfin") {
+		t.Fatal("the holder's context does not own its hold")
+	}
+	if Owned(ctx, "immich") || Owned(context.Background(), "jellyfin") {
+		t.Fatal("a hold is owned by another service or another context")
+	}
+	h.Release()
+	if Owned(ctx, "jellyfin") {
+		t.Fatal("owned after Release")
 	}
 }
