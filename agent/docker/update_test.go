@@ -473,3 +473,92 @@ func TestUnreachableRegistryIsAskedAgainLater(t *testing.T) {
 		t.Fatalf("the service moved: %s", got)
 	}
 }
+
+// TestUpdateStoppedBeforeItsVerdict: an agent stopped between the recreate
+// on the new image and the verdict (SIGTERM here; a kill -9 leaves the same
+// images.json) finds the update pending at its next start and judges it
+// then, outside the window: a healthy image is kept, an unhealthy one is
+// rolled back to the previous digest.
+func TestUpdateStoppedBeforeItsVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  string
+		want string
+	}{
+		{"healthy", "VERSION=2", images.ResultUpdated},
+		{"unhealthy", "HEALTHY_AFTER=1000h", images.ResultRolledBack},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newUpdateHarness(t)
+			p, before := h.start("track")
+			next := h.derive("1.0.0", tc.env)
+			key := images.Key(h.name, "web")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			u := h.updater()
+			u.Backup = func(context.Context, string) error {
+				// The agent stops as soon as images.json says the update
+				// is under way.
+				go func() {
+					for ctx.Err() == nil {
+						if st, err := images.Open(h.env.Root); err == nil {
+							if r := st.Get(key); r != nil && r.Pending != nil {
+								cancel()
+								return
+							}
+						}
+						time.Sleep(2 * time.Millisecond)
+					}
+				}()
+				return nil
+			}
+			if out, err := p.Update(ctx, h.env, u); !errors.Is(err, context.Canceled) {
+				t.Fatalf("update stopped before its verdict: %+v, %v", out, err)
+			}
+			st, err := images.Open(h.env.Root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec := st.Get(key); rec == nil || rec.Pending == nil || !strings.Contains(rec.Pending.To, next) || rec.Last != nil {
+				t.Fatalf("images.json after the stop: %+v", rec)
+			}
+
+			// The next start, a day later: the window is closed.
+			h.clock = clock.NewFake(sunday04.Add(24 * time.Hour))
+			h.store = st
+			var notes []string
+			u = h.updater()
+			u.Notify = func(_ context.Context, title, _ string) { notes = append(notes, title) }
+			out, err := p.Update(context.Background(), h.env, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != 1 || out[0].Update == nil || out[0].Update.Result != tc.want || !strings.Contains(out[0].Update.To, next) {
+				t.Fatalf("the update judged at the next start: %+v", out)
+			}
+			want := next
+			if tc.want == images.ResultRolledBack {
+				want = before
+				if len(notes) != 1 || !strings.Contains(notes[0], "rolled back") {
+					t.Errorf("notifications: %q", notes)
+				}
+			} else if len(notes) != 0 {
+				t.Errorf("notifications for a kept update: %q", notes)
+			}
+			if got := h.runningDigest("web"); got != want {
+				t.Fatalf("runs %s, want %s (before %s, new %s)", got, want, before, next)
+			}
+			rec := h.store.Get(key)
+			if rec.Pending != nil || rec.Last == nil || rec.Last.Result != tc.want || rec.Digest != want {
+				t.Fatalf("record after the verdict: %+v", rec)
+			}
+			if r, held := hold.Check(h.env.Root, h.name); held {
+				t.Fatalf("still held: %s", r)
+			}
+			// Judged once: a second look changes nothing.
+			if out := h.update(p); out[0].Update != nil || h.runningDigest("web") != want {
+				t.Fatalf("second look: %+v", out)
+			}
+		})
+	}
+}

@@ -235,6 +235,17 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 		rec = &images.Record{Image: s.Image}
 	}
 	rec.Policy = rules.Policy
+	if rec.Pending != nil {
+		// The agent stopped before this update's verdict: judge it now.
+		up, err := p.judge(ctx, env, cli, u, s, rec, true)
+		u.Store.Put(key, rec)
+		if err != nil {
+			return o, err
+		}
+		rec.Last, o.Update = up, up
+		p.notifyUpdate(ctx, u, s, up)
+		return o, nil
+	}
 	running := cmp.Or(rec.Running, s.Image)
 	named, err := reference.ParseNormalizedNamed(running)
 	if err != nil {
@@ -289,30 +300,39 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 		u.Store.Put(key, rec)
 		return o, nil
 	}
-	up := p.apply1(ctx, env, cli, u, s, rec, named, want)
+	up, err := p.apply1(ctx, env, cli, u, s, rec, named, want)
+	u.Store.Put(key, rec)
+	if err != nil {
+		return o, err // stopped before the verdict: rec.Pending says what to judge
+	}
 	rec.Last = up
 	o.Update = up
-	u.Store.Put(key, rec)
+	p.notifyUpdate(ctx, u, s, up)
+	return o, nil
+}
+
+func (p *Project) notifyUpdate(ctx context.Context, u *Updater, s *Spec, up *images.Update) {
 	if up.Result != images.ResultUpdated && u.Notify != nil {
 		u.Notify(ctx, fmt.Sprintf("image update of %s/%s %s", p.Name, s.Service, up.Result),
 			fmt.Sprintf("%s → %s: %s", up.From, up.To, up.Error))
 	}
-	return o, nil
 }
 
 // apply1 updates one service to want and rolls back when it does not
-// come up healthy. rec is updated in place (Running, Digest, Previous).
+// come up healthy. rec is updated in place (Running, Digest, Previous,
+// Pending). An error means ctx ended before the verdict: rec.Pending
+// holds the update for the next start to judge.
 func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Client, u *Updater, s *Spec, rec *images.Record,
-	named reference.Named, want *images.Check) *images.Update {
+	named reference.Named, want *images.Check) (*images.Update, error) {
 	log := env.Logger().With("project", p.Name, "service", s.Service)
 	oldRef := cmp.Or(rec.Running, s.Image)
 	oldDigest := rec.Digest
 	newRef := named.Name() + ":" + want.Tag
 	up := &images.Update{At: u.now(), From: shortRef(oldRef, oldDigest), To: shortRef(newRef, want.Digest)}
-	fail := func(result, format string, args ...any) *images.Update {
+	fail := func(result, format string, args ...any) (*images.Update, error) {
 		up.Result, up.Error = result, env.Secrets.Redact(fmt.Sprintf(format, args...))
 		log.Error("image update "+result, "from", up.From, "to", up.To, "error", up.Error)
-		return up
+		return up, nil
 	}
 	log.Info("updating image", "from", up.From, "to", up.To)
 	old, err := cli.ImageInspect(ctx, oldRef)
@@ -334,18 +354,31 @@ func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Cli
 			return fail(images.ResultFailed, "the backup before the update failed, nothing changed: %v", err)
 		}
 	}
-	// Until the new image is judged, the project is held: a scheduled
-	// backup's quiesce step waits instead of stopping the service under
-	// its health check (which would roll back a good update), and a
-	// restore is refused. The recreate below runs as the holder.
-	h, err := hold.Wait(ctx, env.Root, p.Name, "image update of "+s.Service, HoldWait, time.Second)
-	if err != nil {
-		return fail(images.ResultFailed, "nothing changed: %v", err)
-	}
-	defer h.Release()
-	ctx = h.Context(ctx)
 	if err := cli.ImageTag(ctx, byDigest, newRef); err != nil {
 		return fail(images.ResultFailed, "tagging %s as %s: %v", byDigest, newRef, err)
+	}
+	rec.Pending = &images.Pending{Update: *up, OldRef: oldRef, OldDigest: oldDigest, OldID: old.ID, NewRef: newRef, NewDigest: want.Digest}
+	return p.judge(ctx, env, cli, u, s, rec, false)
+}
+
+// judge recreates the service on rec.Pending's new image and keeps it
+// when it comes up healthy (containers, the service's After command, the
+// probes), or rolls back to the previous image. It clears rec.Pending with
+// the verdict, and returns ctx's error, keeping it, when ctx ends first.
+// resumed says the agent stopped during the update and judges it at a
+// later start.
+func (p *Project) judge(ctx context.Context, env *resource.Env, cli *client.Client, u *Updater, s *Spec, rec *images.Record, resumed bool) (*images.Update, error) {
+	pend := rec.Pending
+	log := env.Logger().With("project", p.Name, "service", s.Service)
+	up := &images.Update{At: pend.At, From: pend.From, To: pend.To}
+	fail := func(result, format string, args ...any) (*images.Update, error) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		rec.Pending = nil
+		up.Result, up.Error = result, env.Secrets.Redact(fmt.Sprintf(format, args...))
+		log.Error("image update "+result, "from", up.From, "to", up.To, "error", up.Error)
+		return up, nil
 	}
 	setRunning := func(ref string) {
 		rec.Running = ""
@@ -353,12 +386,35 @@ func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Cli
 			rec.Running = ref
 		}
 		u.Store.Put(images.Key(p.Name, s.Service), rec)
-		// The pass reads the record from images.json.
+		// The pass reads the record from images.json; a start after a
+		// kill reads Pending from it.
 		if err := u.Store.Save(); err != nil {
 			log.Warn("cannot save the image records", "error", err.Error())
 		}
 	}
-	setRunning(newRef)
+	// Until the new image is judged, the project is held: a scheduled
+	// backup's quiesce step waits instead of stopping the service under
+	// its health check (which would roll back a good update), and a
+	// restore is refused. The recreates below run as the holder.
+	h, err := hold.Wait(ctx, env.Root, p.Name, "image update of "+s.Service, HoldWait, time.Second)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// Nothing was recreated yet: the old image still runs.
+		if err := cli.ImageTag(ctx, pend.OldID, pend.OldRef); err != nil {
+			log.Warn("cannot tag the previous image back", "error", err.Error())
+		}
+		setRunning(pend.OldRef)
+		rec.Digest = pend.OldDigest
+		return fail(images.ResultFailed, "nothing changed: %v", err)
+	}
+	defer h.Release()
+	ctx = h.Context(ctx)
+	if resumed {
+		log.Info("judging an image update the agent stopped during", "from", up.From, "to", up.To, "started", pend.At.UTC().Format(time.RFC3339))
+	}
+	setRunning(pend.NewRef)
 	err = p.converge(ctx, env, u, s)
 	if r := p.rules(s.Service); err == nil && len(r.After) > 0 {
 		log.Info("running the service's step after an update", "command", strings.Join(r.After, " "))
@@ -371,20 +427,24 @@ func (p *Project) apply1(ctx context.Context, env *resource.Env, cli *client.Cli
 	if err == nil {
 		err = u.probes(ctx)
 	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err == nil {
-		rec.Previous = shortRef(oldRef, oldDigest)
-		rec.Digest, rec.Available = want.Digest, ""
+		rec.Pending = nil
+		rec.Previous = shortRef(pend.OldRef, pend.OldDigest)
+		rec.Digest, rec.Available = pend.NewDigest, ""
 		up.Result = images.ResultUpdated
 		log.Info("image updated", "from", up.From, "to", up.To)
-		return up
+		return up, nil
 	}
 	cause := err
 	log.Error("the updated service is not healthy; rolling back", "to", up.From, "error", env.Secrets.Redact(cause.Error()))
-	if err := cli.ImageTag(ctx, old.ID, oldRef); err != nil {
+	if err := cli.ImageTag(ctx, pend.OldID, pend.OldRef); err != nil {
 		return fail(images.ResultFailed, "%v; rolling back: tagging the previous image: %v", cause, err)
 	}
-	setRunning(oldRef)
-	rec.Digest = oldDigest
+	setRunning(pend.OldRef)
+	rec.Digest = pend.OldDigest
 	if err := p.converge(ctx, env, u, s); err != nil {
 		return fail(images.ResultFailed, "%v; the rollback failed too: %v", cause, err)
 	}

@@ -51,6 +51,24 @@ type Record struct {
 	Checked    time.Time `json:"checked,omitzero"`
 	CheckError string    `json:"check_error,omitempty"`
 	Last       *Update   `json:"last_update,omitempty"`
+	// Pending is an update whose verdict is not in yet: set before the
+	// service is recreated on the new image, cleared with the verdict. An
+	// agent stopped or killed in between finds it at its next start and
+	// judges the update then (kept or rolled back), whatever the window.
+	Pending *Pending `json:"pending,omitempty"`
+}
+
+// Pending is what judging an interrupted update needs.
+type Pending struct {
+	Update
+	// OldRef and OldDigest are what ran before; OldID is its image, kept
+	// under the rollback tag.
+	OldRef    string `json:"old_ref"`
+	OldDigest string `json:"old_digest,omitempty"`
+	OldID     string `json:"old_id"`
+	// NewRef is the tag the new image was given, NewDigest its digest.
+	NewRef    string `json:"new_ref"`
+	NewDigest string `json:"new_digest"`
 }
 
 // Update is the outcome of one update of a service.

@@ -211,6 +211,9 @@ func writeImages(w io.Writer, list []daemon.ImageStatus) {
 			}
 			fmt.Fprintln(w)
 		}
+		if pd := im.Pending; pd != nil {
+			fmt.Fprintf(w, "             update in progress since %s: %s -> %s (judged at the agent's next start if it stops first)\n", pd.At.Format(time.RFC3339), pd.From, pd.To)
+		}
 	}
 }
 

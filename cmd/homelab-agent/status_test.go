@@ -119,11 +119,13 @@ func TestStatusNamesAFailedImageUpdate(t *testing.T) {
 			Digest: "sha256:aaa", Available: "docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
 			Last: &images.Update{At: at, From: "jellyfin/jellyfin:10.10@sha256:aaa", To: "docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
 				Result: images.ResultRolledBack, Error: "container jellyfin is unhealthy"}}},
-		{Project: "whoami", Service: "w", Record: images.Record{Image: "traefik/whoami:v1.10", Running: "traefik/whoami:v1.10.4", Digest: "sha256:ccc", Policy: images.Patch}},
+		{Project: "whoami", Service: "w", Record: images.Record{Image: "traefik/whoami:v1.10", Running: "traefik/whoami:v1.10.4", Digest: "sha256:ccc", Policy: images.Patch,
+			Pending: &images.Pending{Update: images.Update{At: at, From: "traefik/whoami:v1.10.4@sha256:ccc", To: "docker.io/traefik/whoami:v1.10.5@sha256:ddd"}}}},
 	}}
 	var b bytes.Buffer
 	writeStatus(&b, s, at)
 	for _, want := range []string{
+		"update in progress since 2026-11-29T04:02:00Z: traefik/whoami:v1.10.4@sha256:ccc -> docker.io/traefik/whoami:v1.10.5@sha256:ddd",
 		"images     jellyfin/jellyfin: jellyfin/jellyfin:10.10 sha256:aaa (track), update available docker.io/jellyfin/jellyfin:10.10@sha256:bbb",
 		"LAST UPDATE ROLLED BACK 2026-11-29T04:02:00Z: jellyfin/jellyfin:10.10@sha256:aaa -> docker.io/jellyfin/jellyfin:10.10@sha256:bbb: container jellyfin is unhealthy",
 		"whoami/w: traefik/whoami:v1.10.4 sha256:ccc (patch)",
