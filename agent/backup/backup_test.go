@@ -111,3 +111,25 @@ func TestEmptyDataNotBackedUp(t *testing.T) {
 		t.Fatalf("err = %v, want an empty-folder refusal", res.Err)
 	}
 }
+
+// TestOwedDumpsNotBackedUp: while a self-restore still owes a service its
+// database dumps, a backup would pair the restored files with an empty
+// database and become the latest snapshot: it is refused, naming the
+// snapshot, and nothing is written to the repository.
+func TestOwedDumpsNotBackedUp(t *testing.T) {
+	r := testRunner(t, s3Server(t))
+	writeTree(t, r.Config.Root, "immich")
+	if err := owe(r.Config.Root, "immich", "0123456789abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	res := r.BackupJob(ctxT(t), job("immich"))
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "still owes the database dumps of snapshot 01234567") || res.SnapshotID != "" {
+		t.Fatalf("backup while dumps are owed: %+v", res)
+	}
+	if err := paid(r.Config.Root, "immich"); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.BackupJob(ctxT(t), job("immich")); res.Err != nil || res.SnapshotID == "" {
+		t.Fatalf("backup once the dumps are loaded: %+v", res)
+	}
+}

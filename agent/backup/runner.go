@@ -225,6 +225,15 @@ func (r *Runner) backup(ctx context.Context, j Job, start time.Time) (res Result
 			return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: fmt.Sprintf("data folder %s is empty; not backing it up, so that an empty disk never becomes the latest snapshot", filepath.Join(lab.DataRoot, rel))}
 		}
 	}
+	// A self-restore put the files back but the database dumps are not
+	// loaded yet: a snapshot now would pair them with an empty database.
+	if id, oerr := owed(r.Config.Root, j.Service); oerr != nil || id != "" {
+		msg := fmt.Sprintf("%s still owes the database dumps of snapshot %.8s to its restore; not backing it up, so that its files never become the latest snapshot without their database (the agent loads the dumps each pass; see homelab-agent restore --service %s)", j.Service, id, j.Service)
+		if oerr != nil {
+			msg = oerr.Error()
+		}
+		return res, &Error{Op: op, Code: -1, Kind: KindConfig, Msg: msg}
+	}
 	repo, err := r.open(ctx)
 	if err != nil {
 		return res, err
