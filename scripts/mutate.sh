@@ -5,12 +5,15 @@
 # `make mutate` runs it and the README quotes the figures.
 #
 # Packages in MUTATE_SPLIT (default agent/backup, whose suite runs real
-# restic and Postgres for about two minutes) are mutated one source file at
-# a time, and each file's mutants run only the tests that execute that file
-# (per-test coverage, measured first). A test that never runs a file's code
-# cannot notice a mutant in it, so the figure is the whole suite's, at a
-# fraction of the time. MUTATE_FILES limits a split package to some files
-# (space-separated base names).
+# restic, S3 and PostgreSQL for about three minutes) take gremlins' list of
+# mutants, and internal/mutlines runs each with only the tests that execute
+# its line (per-test coverage, measured first). A test that never runs a
+# line cannot notice a mutant on it, so the figure is the whole suite's, at
+# a fraction of the time (each mutant still builds the test binary).
+# MUTATE_FILES limits a split package to some files (space-separated base
+# names); MUTATE_BUDGET (e.g. 80m) stops starting mutants after that long
+# and reports a shuffled sample. Verdicts: $out/<package>/results.txt,
+# lived first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gobin=$(go env GOPATH)/bin
@@ -54,33 +57,27 @@ for p in $pkgs; do
     continue
   fi
 
-  # Per-test coverage: which tests run which files.
+  # Per-test coverage and duration: which tests run which lines.
   tmp=$(mktemp -d)
   go test -c -cover -covermode=set -o "$tmp/pkg.test" "./$p"
   mkdir -p "$tmp/cov"
   for t in $(cd "$p" && "$tmp/pkg.test" -test.list '.*' | grep -E '^(Test|Fuzz|Example)'); do
+    s=$(date +%s%N)
     (cd "$p" && "$tmp/pkg.test" -test.run "^$t\$" -test.coverprofile="$tmp/cov/$t.out" >/dev/null 2>&1) || true
+    echo "$t $(( ($(date +%s%N) - s) / 1000000 ))e-3" >>"$tmp/times"
   done
-  files=${MUTATE_FILES:-$(cd "$p" && ls *.go | grep -v '_test\.go$')}
-  tk=0 tl=0 tn=0 tt=0
-  for f in $files; do
-    tests=$(grep -l -E "/$p/$f:[0-9.,]+ [0-9]+ 1\$" "$tmp"/cov/*.out 2>/dev/null | xargs -r -n1 basename | sed 's/\.out$//' | paste -sd'|' || true)
-    fstart=$(date +%s)
-    excl=()
-    for g in $(cd "$p" && ls *.go | grep -v '_test\.go$'); do
-      [ "$g" = "$f" ] || excl+=(-E "^$(sed 's/\./\\./g' <<<"$g")\$")
-    done
-    if [ -z "$tests" ]; then
-      # No test runs the file: every mutant in it is not covered.
-      read -r killed lived notcov timedout < <(GOFLAGS="-run=^$" unleash "$p" "$out/$name-${f%.go}" "${excl[@]}")
-    else
-      read -r killed lived notcov timedout < <(GOFLAGS="-run=^($tests)\$" unleash "$p" "$out/$name-${f%.go}" "${excl[@]}")
-    fi
-    printf '  %-20s %8s %8s %8s %9s %10s %ss\n' "$f" "$killed" "$lived" "$notcov" "$timedout" \
-      "$(efficacy "$killed" "$lived")" "$(( $(date +%s) - fstart ))"
-    tk=$((tk + killed)) tl=$((tl + lived)) tn=$((tn + notcov)) tt=$((tt + timedout))
-  done
+  # gremlins lists the mutants (no coverage run: -run=^$), internal/mutlines
+  # runs each with the tests that execute its line.
+  GOFLAGS='-run=^$' "$gobin/gremlins" unleash --dry-run -E '^testdata/' -E '^[a-z]+test/' -o "$tmp/dry.json" "./$p" >/dev/null 2>&1
+  go build -o "$tmp/mutlines" ./internal/mutlines
+  "$tmp/mutlines" -pkg "$p" -dry "$tmp/dry.json" -cov "$tmp/cov" -times "$tmp/times" -out "$out/$name" \
+      -files "${MUTATE_FILES:-}" -timeout-coefficient "${MUTATE_TIMEOUT:-3}" -budget "${MUTATE_BUDGET:-0}" >"$out/$name.txt" 2>&1 || true
   rm -rf "$tmp"
-  printf '%-22s %8s %8s %8s %9s %10s %ss\n' "$p" "$tk" "$tl" "$tn" "$tt" "$(efficacy "$tk" "$tl")" "$(( $(date +%s) - start ))"
+  killed=$(grep -oE '^Killed: [0-9]+' "$out/$name.txt" | awk '{print $2}')
+  lived=$(grep -oE 'Lived: [0-9]+' "$out/$name.txt" | awk '{print $2}')
+  notcov=$(grep -oE 'Not covered: [0-9]+' "$out/$name.txt" | awk '{print $3}')
+  timedout=$(grep -oE 'Timed out: [0-9]+' "$out/$name.txt" | awk '{print $3}')
+  printf '%-22s %8s %8s %8s %9s %10s %ss\n' "$p" "${killed:-?}" "${lived:-?}" "${notcov:-?}" "${timedout:-?}" \
+    "$(efficacy "${killed:-0}" "${lived:-0}")" "$(( $(date +%s) - start ))"
 done
 echo "details (each mutant, LIVED ones first to read): $out/"
