@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 	"github.com/homelab-agent/homelab-agent/agent/rotate"
@@ -146,7 +147,12 @@ func TestRotateUnreachableKeepsOld(t *testing.T) {
 func TestRotateConcurrentHosts(t *testing.T) {
 	addr := s3Server(t)
 	r := testRunner(t, addr)
-	ctx := ctxT(t)
+	// Four hosts each open the repository several times while it holds up
+	// to five keys, and restic derives each key (scrypt, about 0.5 s of
+	// CPU) until one opens: minutes of CPU on a loaded 2-core machine
+	// under -race, so this test has more than ctxT's 2 min.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
 	writeTree(t, r.Config.Root, "nextcloud")
 	if res := r.BackupJob(ctx, job("nextcloud")); res.Err != nil {
 		t.Fatalf("backup: %v", res.Err)
