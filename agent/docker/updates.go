@@ -238,11 +238,13 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 	if rec.Pending != nil {
 		// The agent stopped before this update's verdict: judge it now.
 		up, err := p.judge(ctx, env, cli, u, s, rec, true)
+		if err == nil {
+			rec.Last, o.Update = up, up
+		}
 		u.Store.Put(key, rec)
 		if err != nil {
 			return o, err
 		}
-		rec.Last, o.Update = up, up
 		p.notifyUpdate(ctx, u, s, up)
 		return o, nil
 	}
@@ -301,12 +303,13 @@ func (p *Project) updateService(ctx context.Context, env *resource.Env, cli *cli
 		return o, nil
 	}
 	up, err := p.apply1(ctx, env, cli, u, s, rec, named, want)
+	if err == nil {
+		rec.Last, o.Update = up, up
+	}
 	u.Store.Put(key, rec)
 	if err != nil {
 		return o, err // stopped before the verdict: rec.Pending says what to judge
 	}
-	rec.Last = up
-	o.Update = up
 	p.notifyUpdate(ctx, u, s, up)
 	return o, nil
 }
