@@ -56,12 +56,27 @@ func RotatePassword(ctx context.Context, c Config, store *secrets.Store, old, ne
 	}
 	if newErr != nil {
 		if err := addKey(ctx, c, store.With(SecretPassword, old), new); err != nil {
-			return err
+			// Another host sharing the repository may have added a key
+			// for new and removed old's between our look and the add.
+			id, nerr := currentKey(ctx, c, store.With(SecretPassword, new))
+			if nerr != nil {
+				return err
+			}
+			newID, oldErr = id, errors.New("removed by another host")
+		} else {
+			var err error
+			if newID, err = currentKey(ctx, c, store.With(SecretPassword, new)); err != nil {
+				return fmt.Errorf("the new key was added but does not open the repository: %w", err)
+			}
 		}
-		var err error
-		if newID, err = currentKey(ctx, c, store.With(SecretPassword, new)); err != nil {
-			return fmt.Errorf("the new key was added but does not open the repository: %w", err)
-		}
+	}
+	if rotate.IsReturning(ctx) {
+		// Back to the last good commit's password after its successor was
+		// refused here: the hosts that applied the successor use old (the
+		// successor's value), so old's key stays, or their backups would
+		// fail in turn (and their own returns would remove this host's
+		// key). It is removed when this host applies the successor again.
+		return nil
 	}
 	if oldErr == nil && oldID != newID {
 		r, err := open(ctx, c, store.With(SecretPassword, new))
@@ -82,7 +97,20 @@ func RotatePassword(ctx context.Context, c Config, store *secrets.Store, old, ne
 
 // currentKey opens the repository with store's password and returns the
 // ID of the key that opened it.
-func currentKey(ctx context.Context, c Config, store *secrets.Store) (string, error) {
+func currentKey(ctx context.Context, c Config, store *secrets.Store) (id string, err error) {
+	// The key that opened the repository can be removed by another host
+	// before `key list` reads the list; the next try opens with another.
+	for try := 0; try < 3; try++ {
+		if id, err = currentKeyOnce(ctx, c, store); !errors.Is(err, errNoCurrentKey) {
+			break
+		}
+	}
+	return id, err
+}
+
+var errNoCurrentKey = errors.New("restic key list named no current key")
+
+func currentKeyOnce(ctx context.Context, c Config, store *secrets.Store) (string, error) {
 	r, err := open(ctx, c, store)
 	if err != nil {
 		return "", err
@@ -106,7 +134,7 @@ func currentKey(ctx context.Context, c Config, store *secrets.Store) (string, er
 			}
 		}
 	}
-	return "", errors.New("restic key list named no current key")
+	return "", errNoCurrentKey
 }
 
 // addKey adds a key for password to the repository store's password opens.

@@ -183,3 +183,51 @@ func TestRotateConcurrentHosts(t *testing.T) {
 		t.Fatalf("the old password still opens the repository: %v", err)
 	}
 }
+
+// TestReturnToLastGoodAddsOnly: host A applied the rotation of
+// RESTIC_PASSWORD; host B's copy of that commit was refused (another
+// resource failed) and B returns to the last good commit, whose password
+// is the old one. B gets a key for the old password back but leaves the
+// new one, which A uses (the drill saw B's return remove A's key, A then
+// fail and return in turn). When B applies the commit again, the old
+// password's key goes.
+func TestReturnToLastGoodAddsOnly(t *testing.T) {
+	addr := s3Server(t)
+	r := testRunner(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	writeTree(t, r.Config.Root, "nextcloud")
+	if res := r.BackupJob(ctx, job("nextcloud")); res.Err != nil {
+		t.Fatalf("backup: %v", res.Err)
+	}
+	const newPW = "rotated-by-host-a"
+	a, b := r.Config, r.Config
+	a.Host, b.Host = "cloud", "photos"
+	opens := func(pw string) bool {
+		_, err := currentKey(ctx, r.Config, testSecrets(pw))
+		if err != nil && !errors.Is(err, ErrKind(KindPassword)) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if err := RotatePassword(ctx, a, testSecrets(testPassword), testPassword, newPW); err != nil {
+		t.Fatalf("host A: %v", err)
+	}
+	if opens(testPassword) || !opens(newPW) {
+		t.Fatal("after host A's rotation the old password still opens, or the new one does not")
+	}
+	// Host B returns to the last good commit: from the new value to the old.
+	if err := RotatePassword(rotate.Returning(ctx), b, testSecrets(newPW), newPW, testPassword); err != nil {
+		t.Fatalf("host B's return: %v", err)
+	}
+	if !opens(testPassword) || !opens(newPW) {
+		t.Fatalf("after host B's return: old opens %v, new opens %v; want both", opens(testPassword), opens(newPW))
+	}
+	// Host B applies the commit again.
+	if err := RotatePassword(ctx, b, testSecrets(testPassword), testPassword, newPW); err != nil {
+		t.Fatalf("host B forward: %v", err)
+	}
+	if opens(testPassword) || !opens(newPW) {
+		t.Fatal("after host B applied the commit again the old password still opens, or the new one does not")
+	}
+}

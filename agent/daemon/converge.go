@@ -17,6 +17,7 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
+	"github.com/homelab-agent/homelab-agent/agent/rotate"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
@@ -248,7 +249,12 @@ func (d *Daemon) applyCommit(ctx context.Context, commit string) (kind string, e
 	}
 	trigger := d.because(prev, commit)
 	start := d.clock.Now()
-	rep, err := agent.Apply(d.withConfirm(ctx), l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
+	actx := d.withConfirm(ctx)
+	if d.rollback != "" {
+		// Shared credentials are only added back (rotate.IsReturning).
+		actx = rotate.Returning(actx)
+	}
+	rep, err := agent.Apply(actx, l, d.cfg.Host, agent.Options{Root: d.cfg.Root, Only: d.opts.Only, Now: d.clock.Now,
 		Hooks: d.opts.Hooks, Log: heartbeat.Logger(ctx, d.log), Commit: commit, Trigger: trigger})
 	d.metrics.applySeconds.Observe(d.clock.Now().Sub(start).Seconds())
 	if rep == nil && err != nil && errors.Is(err, agent.ErrLocked) {

@@ -19,6 +19,22 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent/resource"
 )
 
+type returningKey struct{}
+
+// Returning marks ctx as a return to the last good commit (its head was
+// refused or rolled back). A credential that hosts share (the restic
+// repository's password) is then only made to work again for this host,
+// never taken away from the hosts that applied the head (see IsReturning).
+func Returning(ctx context.Context) context.Context {
+	return context.WithValue(ctx, returningKey{}, true)
+}
+
+// IsReturning reports whether ctx is a return to the last good commit.
+func IsReturning(ctx context.Context) bool {
+	v, _ := ctx.Value(returningKey{}).(bool)
+	return v
+}
+
 // Dir holds the applied value of each owned credential (mode 0700, files 0600).
 const Dir = "/var/lib/homelab-agent/credentials"
 

@@ -70,3 +70,9 @@ func TestCredential(t *testing.T) {
 		t.Fatalf("missing secret: %v %v", ch, err)
 	}
 }
+
+func TestReturning(t *testing.T) {
+	if IsReturning(context.Background()) || !IsReturning(Returning(context.Background())) {
+		t.Fatal("Returning/IsReturning")
+	}
+}
