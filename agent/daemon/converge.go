@@ -15,9 +15,9 @@ import (
 	"github.com/homelab-agent/homelab-agent/agent"
 	"github.com/homelab-agent/homelab-agent/agent/gitsync"
 	"github.com/homelab-agent/homelab-agent/agent/heartbeat"
+	"github.com/homelab-agent/homelab-agent/agent/rotate"
 	"github.com/homelab-agent/homelab-agent/agent/secrets"
 	"github.com/homelab-agent/homelab-agent/agent/secrets/vault"
-	"github.com/homelab-agent/homelab-agent/agent/rotate"
 	"github.com/homelab-agent/homelab-agent/agent/state"
 )
 
