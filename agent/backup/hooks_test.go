@@ -3,6 +3,8 @@ package backup_test
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/homelab-agent/homelab-agent/agent"
@@ -62,6 +64,29 @@ func TestWriteDumpRefusesServicesWithoutDump(t *testing.T) {
 		err := backup.WriteDump(context.Background(), svcs, name, backup.Env{}, nil)
 		if err == nil || !errors.Is(err, backup.ErrKind(backup.KindConfig)) {
 			t.Fatalf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// fixedDump is a Dumper that writes its own text.
+type fixedDump string
+
+func (d fixedDump) DumpName() string { return string(d) + ".sql" }
+func (d fixedDump) Dump(_ context.Context, _ backup.Env, w io.Writer) error {
+	_, err := io.WriteString(w, "-- dump of "+string(d)+"\n")
+	return err
+}
+func (d fixedDump) DumpRestore() (string, []string) { return "database", []string{"psql"} }
+func (d fixedDump) DumpCheck() []string             { return []string{"true"} }
+
+// TestWriteDumpStreamsTheNamedService: among several services with dumps,
+// backup-dump streams the one restic asked for.
+func TestWriteDumpStreamsTheNamedService(t *testing.T) {
+	svcs := []backup.Service{{Name: "nextcloud", Dump: fixedDump("nextcloud")}, {Name: "immich", Dump: fixedDump("immich")}}
+	for _, name := range []string{"nextcloud", "immich"} {
+		var b strings.Builder
+		if err := backup.WriteDump(context.Background(), svcs, name, backup.Env{}, &b); err != nil || b.String() != "-- dump of "+name+"\n" {
+			t.Fatalf("dump of %s: %q %v", name, b.String(), err)
 		}
 	}
 }
