@@ -242,3 +242,29 @@ func TestScheduleCatchUpRealBackup(t *testing.T) {
 		t.Errorf("second start caught up again: %q", got)
 	}
 }
+
+// TestScheduleFreshIsNotStale: a last success within twice the schedule's
+// interval (daily: 48 h) is no reason to notify.
+func TestScheduleFreshIsNotStale(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posts = append(posts, r.Header.Get("Title"))
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	r := schedRunner(t)
+	r.Config.NotifyURL = hook.URL
+	start := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
+	(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-time.Hour), LastSuccess: start.Add(-time.Hour)}}}).Save(r.Config.Root)
+	clk := newFakeClock(start)
+	failing := func(ctx context.Context, task string) error { return fmt.Errorf("failing") }
+	startScheduler(t, &Scheduler{Runner: r, Clock: clk, Do: failing, Jobs: func() []Job { return []Job{job("nextcloud")} }})
+	clk.step(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 0 {
+		t.Errorf("notifications = %q for a backup an hour old", posts)
+	}
+}
