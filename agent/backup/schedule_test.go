@@ -173,32 +173,44 @@ func TestScheduleNoCatchUpWhenOnTime(t *testing.T) {
 	}
 }
 
-// TestScheduleStaleNotifies: a backup older than twice its interval is
-// notified once, not on every check.
+// TestScheduleStaleNotifies: a backup older than twice its interval
+// (daily: 48 h) is notified once, not on every check; one within it is no
+// reason to notify.
 func TestScheduleStaleNotifies(t *testing.T) {
-	var mu sync.Mutex
-	var posts []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		posts = append(posts, r.Header.Get("Title"))
-		mu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-	r := schedRunner(t)
-	r.Config.NotifyURL = hook.URL
-	start := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
-	old := start.Add(-49 * time.Hour)
-	(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-time.Hour), LastSuccess: old}}}).Save(r.Config.Root)
-	clk := newFakeClock(start)
-	failing := func(ctx context.Context, task string) error { return fmt.Errorf("failing") }
-	startScheduler(t, &Scheduler{Runner: r, Clock: clk, Do: failing, Jobs: func() []Job { return []Job{job("nextcloud")} }})
-	for i := 0; i < 5; i++ {
-		clk.step(t)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(posts) != 1 || posts[0] != "backup on cloud is stale" {
-		t.Errorf("notifications = %q, want one stale notice", posts)
+	for _, tc := range []struct {
+		name  string
+		age   time.Duration
+		steps int
+		want  []string
+	}{
+		{"stale", 49 * time.Hour, 5, []string{"backup on cloud is stale"}},
+		{"fresh", time.Hour, 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var posts []string
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				posts = append(posts, r.Header.Get("Title"))
+				mu.Unlock()
+			}))
+			t.Cleanup(hook.Close)
+			r := schedRunner(t)
+			r.Config.NotifyURL = hook.URL
+			start := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
+			(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-time.Hour), LastSuccess: start.Add(-tc.age)}}}).Save(r.Config.Root)
+			clk := newFakeClock(start)
+			failing := func(ctx context.Context, task string) error { return fmt.Errorf("failing") }
+			startScheduler(t, &Scheduler{Runner: r, Clock: clk, Do: failing, Jobs: func() []Job { return []Job{job("nextcloud")} }})
+			for i := 0; i < tc.steps; i++ {
+				clk.step(t)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(posts, tc.want) {
+				t.Errorf("notifications = %q, want %q", posts, tc.want)
+			}
+		})
 	}
 }
 
@@ -240,31 +252,5 @@ func TestScheduleCatchUpRealBackup(t *testing.T) {
 	clk2.step(t)
 	if got := log.get(); len(got) != 0 {
 		t.Errorf("second start caught up again: %q", got)
-	}
-}
-
-// TestScheduleFreshIsNotStale: a last success within twice the schedule's
-// interval (daily: 48 h) is no reason to notify.
-func TestScheduleFreshIsNotStale(t *testing.T) {
-	var mu sync.Mutex
-	var posts []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		posts = append(posts, r.Header.Get("Title"))
-		mu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-	r := schedRunner(t)
-	r.Config.NotifyURL = hook.URL
-	start := time.Date(2026, 3, 4, 9, 0, 0, 0, time.Local)
-	(&Status{Services: map[string]*Record{"nextcloud": {LastRun: start.Add(-time.Hour), LastSuccess: start.Add(-time.Hour)}}}).Save(r.Config.Root)
-	clk := newFakeClock(start)
-	failing := func(ctx context.Context, task string) error { return fmt.Errorf("failing") }
-	startScheduler(t, &Scheduler{Runner: r, Clock: clk, Do: failing, Jobs: func() []Job { return []Job{job("nextcloud")} }})
-	clk.step(t)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(posts) != 0 {
-		t.Errorf("notifications = %q for a backup an hour old", posts)
 	}
 }
